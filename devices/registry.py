@@ -1,0 +1,86 @@
+"""The device registry: who may talk to the broker, where, and as what."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import psycopg
+from pydantic import BaseModel
+
+from devices.types import GATE_DEVICE_TYPES, DeviceType
+from hazgate.errors import HazgateError
+from hazgate.services.broker_auth import hash_password, new_password
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class DeviceError(HazgateError):
+    pass
+
+
+class Device(BaseModel):
+    device_id: str
+    site: str
+    type: DeviceType
+    gate_id: str | None
+    enabled: bool
+    state: str
+    last_seen_at: datetime | None
+
+
+class NewDevice(BaseModel):
+    device_id: str
+    username: str
+    password: str
+
+
+def validate_new(site: str, device_id: str, device_type: str, gate_id: str | None) -> DeviceType:
+    for label, value in (("site", site), ("device id", device_id), ("gate", gate_id)):
+        if value is not None and not NAME_RE.match(value):
+            raise DeviceError(
+                f"{label} {value!r} is not a valid name",
+                hint="use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            )
+    try:
+        kind = DeviceType(device_type)
+    except ValueError:
+        known = ", ".join(t.value for t in DeviceType)
+        raise DeviceError(f"unknown device type {device_type!r}", hint=f"use one of: {known}") from None
+    if kind in GATE_DEVICE_TYPES and gate_id is None:
+        raise DeviceError(f"a {kind.value} belongs to a gate", hint="pass --gate GATE_ID")
+    if kind not in GATE_DEVICE_TYPES and gate_id is not None:
+        raise DeviceError(f"a {kind.value} is not a gate device", hint="leave out --gate")
+    return kind
+
+
+def add_device(conn: psycopg.Connection, site: str, device_id: str, device_type: str, gate_id: str | None) -> NewDevice:
+    kind = validate_new(site, device_id, device_type, gate_id)
+    password = new_password()
+    try:
+        conn.execute(
+            "INSERT INTO devices (device_id, site, type, gate_id, mqtt_password_hash) VALUES (%s, %s, %s, %s, %s)",
+            (device_id, site, kind.value, gate_id, hash_password(password)),
+        )
+    except psycopg.errors.UniqueViolation as exc:
+        raise DeviceError(
+            f"device {device_id!r} is already registered",
+            hint="choose another id, or `hazgate devices disable` the old one first",
+        ) from exc
+    return NewDevice(device_id=device_id, username=device_id, password=password)
+
+
+def set_enabled(conn: psycopg.Connection, device_id: str, enabled: bool) -> None:
+    cur = conn.execute("UPDATE devices SET enabled = %s WHERE device_id = %s", (enabled, device_id))
+    if cur.rowcount == 0:
+        raise DeviceError(f"no device {device_id!r}", hint="`hazgate devices list` shows the registered ones")
+
+
+def list_devices(conn: psycopg.Connection) -> list[Device]:
+    rows = conn.execute(
+        "SELECT device_id, site, type, gate_id, enabled, state, last_seen_at FROM devices ORDER BY site, device_id"
+    ).fetchall()
+    return [
+        Device(device_id=r[0], site=r[1], type=r[2], gate_id=r[3], enabled=r[4], state=r[5], last_seen_at=r[6])
+        for r in rows
+    ]

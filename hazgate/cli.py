@@ -1,0 +1,150 @@
+"""The `hazgate` command line. Each reporting command takes --json and prints one object last."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hazgate.errors import HazgateError
+from hazgate.settings import Settings
+
+Handler = Callable[[argparse.Namespace, Settings], dict[str, Any] | None]
+
+
+def _emit(
+    args: argparse.Namespace,
+    result: dict[str, Any] | None,
+    human: Callable[[dict[str, Any]], str] | None = None,
+) -> None:
+    if result is None:
+        return
+    if getattr(args, "json", False):
+        print(json.dumps(result, ensure_ascii=False, default=str))  # noqa: T201
+    else:
+        print(human(result) if human else json.dumps(result, ensure_ascii=False, indent=2, default=str))  # noqa: T201
+
+
+# -- services -----------------------------------------------------------------------------
+def cmd_services(args: argparse.Namespace, settings: Settings) -> dict[str, Any] | None:
+    from hazgate.services.local import LocalServices
+
+    services = LocalServices(settings)
+    if args.action == "up":
+        return services.up()
+    if args.action == "down":
+        services.down()
+        return {"stopped": True}
+    return services.status()
+
+
+def _services_human(result: dict[str, Any]) -> str:
+    if "mqtt" not in result:
+        return "services stopped"
+    m, d = result["mqtt"], result["database"]
+    up = {True: "up", False: "DOWN"}
+    edition = f"TimescaleDB {d['timescaledb']} ({d['edition']} edition)" if d.get("timescaledb") else "no TimescaleDB"
+    return (
+        f"mqtt      {up[m['up']]:5} mqtt://{m['host']}:{m['port']}\n"
+        f"database  {up[d['up']]:5} {d['url']}  {edition if d['up'] else ''}"
+    )
+
+
+# -- migrate ------------------------------------------------------------------------------
+def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from hazgate.db.migrate import migrate
+
+    applied = migrate(settings.db_url)
+    return {"applied": [f"{m.version:04d}_{m.name}" for m in applied]}
+
+
+# -- devices ------------------------------------------------------------------------------
+def cmd_devices(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    import psycopg
+
+    from devices import registry
+    from hazgate.services.local import LocalServices, ensure_secrets
+
+    with psycopg.connect(settings.db_url) as conn:
+        if args.action == "list":
+            return {"devices": [d.model_dump(mode="json") for d in registry.list_devices(conn)]}
+        if args.action == "add":
+            result: dict[str, Any] = registry.add_device(conn, args.site, args.id, args.type, args.gate).model_dump()
+        else:
+            registry.set_enabled(conn, args.id, args.action == "enable")
+            result = {"device_id": args.id, "enabled": args.action == "enable"}
+    # Committed: now the broker learns the new credentials and ACL (SIGHUP reload).
+    services = LocalServices(settings)
+    services.broker.write_auth(services.broker_accounts(ensure_secrets(settings.state_dir)))
+    return result
+
+
+# -- serve --------------------------------------------------------------------------------
+def cmd_serve(_args: argparse.Namespace, settings: Settings) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.api.host, port=settings.api_port, log_level=settings.log_level.lower())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hazgate", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("services", help="local Mosquitto + TimescaleDB on loopback")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_services, human=_services_human)
+
+    p = sub.add_parser("migrate", help="apply schema migrations (idempotent)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(
+        handler=cmd_migrate, human=lambda r: "applied: " + (", ".join(r["applied"]) or "nothing, up to date")
+    )
+
+    p = sub.add_parser("devices", help="the device registry")
+    dsub = p.add_subparsers(dest="action", required=True)
+    a = dsub.add_parser("add", help="register a device; prints its MQTT credentials")
+    a.add_argument("--site", required=True)
+    a.add_argument("--id", required=True)
+    a.add_argument("--type", required=True)
+    a.add_argument("--gate")
+    a.add_argument("--json", action="store_true")
+    for action in ("disable", "enable"):
+        d = dsub.add_parser(action)
+        d.add_argument("--id", required=True)
+        d.add_argument("--json", action="store_true")
+    lst = dsub.add_parser("list")
+    lst.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_devices)
+
+    p = sub.add_parser("serve", help="run the service")
+    p.add_argument("--role", default="all", choices=["all", "api"])
+    p.set_defaults(handler=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()  # type: ignore[call-arg]  # every field has a default
+        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        result = args.handler(args, settings)
+    except HazgateError as exc:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": type(exc).__name__, "message": exc.message, "hint": exc.hint}))  # noqa: T201
+        print(f"hazgate: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    _emit(args, result, getattr(args, "human", None))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Project-owned local services: Mosquitto and PostgreSQL + TimescaleDB on loopback."""

@@ -1,0 +1,147 @@
+"""The one settings class. Built in the entry point and passed down; nothing reads it at import.
+
+Every field comes from an environment variable with the ``HAZGATE_`` prefix (or ``.env``).
+Top-level names are the ones the contract fixes (``HAZGATE_DATABASE_URL``,
+``HAZGATE_MQTT_URL``, ``HAZGATE_API_PORT``); tuning lives in nested sections, set with a
+double underscore, e.g. ``HAZGATE_INGEST__BATCH_SIZE=2000``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hazgate.errors import ConfigError
+
+# Loopback ports chosen away from the system defaults (5432, 1883) so a distribution's own
+# PostgreSQL or Mosquitto, started by its package, never collides with ours.
+DEFAULT_DB_PORT = 55432
+DEFAULT_MQTT_PORT = 18830
+SECRETS_FILE = "secrets.json"
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    return Path(os.environ.get(var) or Path.home() / fallback)
+
+
+def default_state_dir() -> Path:
+    return _xdg("XDG_STATE_HOME", ".local/state") / "hazgate"
+
+
+def default_cache_dir() -> Path:
+    return _xdg("XDG_CACHE_HOME", ".cache") / "hazgate"
+
+
+class ServicesSettings(BaseModel):
+    """Where the project-owned Mosquitto and TimescaleDB live and listen."""
+
+    db_port: int = Field(DEFAULT_DB_PORT, ge=1, le=65535)
+    mqtt_port: int = Field(DEFAULT_MQTT_PORT, ge=1, le=65535)
+    # A Debian 13 root for TimescaleDB where the system has no package; shared by every
+    # instance on the machine because building it costs about a minute.
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+    # Seconds to wait for a service to accept connections before giving up with an error.
+    start_timeout_s: float = Field(60.0, gt=0)
+
+
+class MqttSettings(BaseModel):
+    username: str = "hazgate"
+    password: SecretStr | None = None
+    client_id: str = "hazgate-gateway"
+    # Shared-subscription group: several gateway processes in one group split the load.
+    share_group: str = "hazgate"
+    keepalive_s: int = Field(30, ge=5)
+    protocol: str = Field("3.1.1", pattern=r"^(3\.1\.1|5)$")
+    # Messages in flight from the broker to us; bounds memory and lets batching work.
+    max_inflight: int = Field(1000, ge=1, le=65535)
+    max_payload_bytes: int = Field(256 * 1024, ge=1024)
+
+
+class IngestSettings(BaseModel):
+    batch_size: int = Field(2000, ge=1)
+    flush_interval_s: float = Field(0.05, gt=0)
+    # Messages waiting between the MQTT callback and the writer; when full the callback
+    # blocks, which stops acknowledging and lets the broker hold the rest (backpressure).
+    queue_max: int = Field(20000, ge=1)
+    retention_days: int = Field(90, ge=1)
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HAZGATE_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    database_url: SecretStr | None = None
+    mqtt_url: str | None = None
+    api_port: int = Field(8000, ge=1, le=65535)
+    state_dir: Path = Field(default_factory=default_state_dir)
+    log_level: str = "INFO"
+
+    services: ServicesSettings = Field(default_factory=ServicesSettings)  # type: ignore[arg-type]
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)  # type: ignore[arg-type]
+    ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @model_validator(mode="after")
+    def _point_at_local_services(self) -> Settings:
+        """Unset URLs default to the services that `hazgate services up` runs here."""
+        secrets = read_local_secrets(self.state_dir)
+        if self.database_url is None:
+            password = secrets.get("db_password", "")
+            auth = f"hazgate:{password}@" if password else "hazgate@"
+            url = f"postgresql://{auth}127.0.0.1:{self.services.db_port}/hazgate"
+            self.database_url = SecretStr(url)
+        if self.mqtt_url is None:
+            self.mqtt_url = f"mqtt://127.0.0.1:{self.services.mqtt_port}"
+        if self.mqtt.password is None and "mqtt_password" in secrets:
+            self.mqtt.password = SecretStr(secrets["mqtt_password"])
+        parts = urlsplit(self.mqtt_url)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ConfigError(
+                f"HAZGATE_MQTT_URL={self.mqtt_url!r} is not an mqtt:// URL",
+                hint="use e.g. mqtt://127.0.0.1:18830 (mqtts:// for TLS)",
+            )
+        return self
+
+    @property
+    def db_url(self) -> str:
+        assert self.database_url is not None  # set by the validator
+        return self.database_url.get_secret_value()
+
+    @property
+    def mqtt_host(self) -> str:
+        return urlsplit(self.mqtt_url or "").hostname or "127.0.0.1"
+
+    @property
+    def mqtt_port(self) -> int:
+        return urlsplit(self.mqtt_url or "").port or 1883
+
+    @property
+    def mqtt_password(self) -> str:
+        return self.mqtt.password.get_secret_value() if self.mqtt.password else ""
+
+
+def read_local_secrets(state_dir: Path) -> dict[str, str]:
+    path = state_dir / SECRETS_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot read {path}: {exc}",
+            hint="remove the file and run `hazgate services up` to create it again",
+        ) from exc
+    return {str(k): str(v) for k, v in data.items()}

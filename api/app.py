@@ -1,4 +1,4 @@
-"""The FastAPI application factory. Routes live in their own modules under api/."""
+"""The FastAPI application factory. Routes live in api/routes/."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
 
+from api.routes import devices, rejected
+from gateway.service import GatewayService
 from hazgate import __version__
 from hazgate.mqtt_probe import probe_broker
 from hazgate.settings import Settings
@@ -28,39 +32,64 @@ async def database_health(pool: AsyncConnectionPool) -> dict[str, Any]:
     return {"up": True, "timescaledb": row[0] if row else None, "edition": row[1] if row else None}
 
 
-def create_app(settings: Settings) -> FastAPI:
+def _error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HTTPException)
+    async def http_error(_r: Request, exc: HTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, dict) else {"code": "http_error", "message": str(exc.detail)}
+        return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_r: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        message = f"{where}: {first.get('msg', 'invalid request')}"
+        return JSONResponse(
+            {"error": {"code": "invalid_request", "message": message, "details": exc.errors()}}, status_code=422
+        )
+
+
+def create_app(settings: Settings, *, gateway: bool = False) -> FastAPI:
+    """The API; with gateway=True the MQTT gateway runs in the same process (role `all`)."""
     pool = AsyncConnectionPool(settings.db_url, open=False, min_size=1, max_size=10)
+    gateway_service = GatewayService(settings) if gateway else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await pool.open(wait=False)
+        if gateway_service is not None:
+            gateway_service.start()
         try:
             yield
         finally:
+            if gateway_service is not None:
+                await asyncio.to_thread(gateway_service.stop)
             await pool.close()
 
     app = FastAPI(title="hazgate", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.pool = pool
+    app.state.gateway = gateway_service
+    _error_handlers(app)
+    app.include_router(devices.router)
+    app.include_router(rejected.router)
 
     @app.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, Any]:
+    async def healthz() -> JSONResponse:
         """Database (with TimescaleDB version and edition) and broker reachability."""
         database = await database_health(pool)
-        problem = await asyncio.to_thread(
-            probe_broker,
-            settings.mqtt_host,
-            settings.mqtt_port,
-            settings.mqtt.username,
-            settings.mqtt_password,
-        )
-        broker: dict[str, Any] = {"up": problem is None, "url": settings.mqtt_url}
+        broker: dict[str, Any] = {"url": settings.mqtt_url}
+        if gateway_service is not None:
+            broker["up"] = gateway_service.mqtt.connected.is_set()
+            problem = gateway_service.mqtt.last_error
+        else:
+            problem = await asyncio.to_thread(
+                probe_broker, settings.mqtt_host, settings.mqtt_port, settings.mqtt.username, settings.mqtt_password
+            )
+            broker["up"] = problem is None
         if problem:
             broker["error"] = problem
-        return {
-            "status": "ok" if database["up"] and broker["up"] else "degraded",
-            "database": database,
-            "mqtt": broker,
-        }
+        healthy = database["up"] and broker["up"]
+        body = {"status": "ok" if healthy else "degraded", "database": database, "mqtt": broker}
+        return JSONResponse(body, status_code=200 if healthy else 503)
 
     return app

@@ -82,14 +82,45 @@ def cmd_devices(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return result
 
 
+# -- users --------------------------------------------------------------------------------
+def cmd_users(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    import psycopg
+
+    from api.auth import add_user
+
+    with psycopg.connect(settings.db_url) as conn:
+        return add_user(conn, args.name, args.role, args.site, args.gate)
+
+
 # -- serve --------------------------------------------------------------------------------
-def cmd_serve(_args: argparse.Namespace, settings: Settings) -> None:
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    if args.role == "gateway":
+        _serve_gateway(settings)
+        return
     import uvicorn
 
     from api.app import create_app
 
-    app = create_app(settings)
+    app = create_app(settings, gateway=args.role == "all")
     uvicorn.run(app, host=settings.api.host, port=settings.api_port, log_level=settings.log_level.lower())
+
+
+def _serve_gateway(settings: Settings) -> None:
+    """The gateway alone (several may run: the shared subscription splits the load)."""
+    import signal
+    import threading
+
+    from gateway.service import GatewayService
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    service = GatewayService(settings)
+    service.start()
+    if not service.mqtt.wait_connected(30):
+        logging.getLogger("hazgate").error("gateway not connected to the broker yet: %s", service.mqtt.last_error)
+    stop.wait()
+    service.stop()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,8 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_devices)
 
+    p = sub.add_parser("users", help="API users and their keys")
+    usub = p.add_subparsers(dest="action", required=True)
+    a = usub.add_parser("add", help="create a user; prints its API key once")
+    a.add_argument("--name", required=True)
+    a.add_argument("--role", required=True, choices=["admin", "officer", "kiosk", "subscriber"])
+    a.add_argument("--site", help="kiosk users: the site of their gate")
+    a.add_argument("--gate", help="kiosk users: their gate")
+    a.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_users)
+
     p = sub.add_parser("serve", help="run the service")
-    p.add_argument("--role", default="all", choices=["all", "api"])
+    p.add_argument("--role", default="all", choices=["all", "api", "gateway"])
     p.set_defaults(handler=cmd_serve)
     return parser
 

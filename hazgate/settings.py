@@ -59,7 +59,10 @@ class MqttSettings(BaseModel):
     protocol: str = Field("3.1.1", pattern=r"^(3\.1\.1|5)$")
     # Messages in flight from the broker to us; bounds memory and lets batching work.
     max_inflight: int = Field(1000, ge=1, le=65535)
+    # Telemetry is small; a payload this large is a broken or hostile device.
     max_payload_bytes: int = Field(256 * 1024, ge=1024)
+    # Gate events carry photos (a 1280x720 JPEG in base64 is ~150-300 KB; a face burst several).
+    max_event_bytes: int = Field(8 * 1024 * 1024, ge=1024)
 
 
 class IngestSettings(BaseModel):

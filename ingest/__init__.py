@@ -1,1 +1,1 @@
-"""ingest package."""
+"""Telemetry ingest: batched, idempotent writes into TimescaleDB."""

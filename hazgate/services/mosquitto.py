@@ -24,6 +24,9 @@ AUTOSAVE_INTERVAL_S = 10
 # bytes instead (memory is the real limit) and allow many messages.
 MAX_QUEUED_MESSAGES = 2_000_000
 MAX_QUEUED_BYTES = 1024 * 1024 * 1024
+# Above hazgate's own event limit (8 MiB by default) so an oversize photo reaches us and is
+# refused with a reason on record, instead of the broker silently dropping the connection.
+MAX_PACKET_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ autosave_interval {AUTOSAVE_INTERVAL_S}
 max_queued_messages {MAX_QUEUED_MESSAGES}
 max_queued_bytes {MAX_QUEUED_BYTES}
 max_inflight_messages 10000
-max_packet_size 1048576
+max_packet_size {MAX_PACKET_BYTES}
 message_size_limit 0
 persistent_client_expiration 14d
 pid_file {self.pid_file}

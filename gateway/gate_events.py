@@ -1,0 +1,102 @@
+"""Gate events: validated, stored once, acknowledged, then handed to the gate pipeline.
+
+Runs on its own thread and queue, so decoding photos and matching faces never delay telemetry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from pydantic import ValidationError
+
+from gateway.messages import InboundMessage
+from gateway.payloads import GATE_EVENT_ADAPTER, IMAGE_FIELDS
+from gateway.validate import KnownDevice, Rejection, RejectReason, excerpt
+from ingest.writer import write_rejections
+
+logger = logging.getLogger(__name__)
+
+Ack = Callable[[int, int], None]
+# Called with each newly stored event (a redelivery is not new), images included.
+OnEvent = Callable[[KnownDevice, dict[str, Any]], None]
+RETRY_S = 1.0
+
+
+class GateEventStore:
+    def __init__(self, conninfo: str, ack: Ack, on_event: OnEvent | None = None, queue_max: int = 1000) -> None:
+        self.conninfo = conninfo
+        self.ack = ack
+        self.on_event = on_event
+        self.inbox: queue.Queue[tuple[InboundMessage, KnownDevice, dict[str, object]]] = queue.Queue(queue_max)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hazgate-gate-events", daemon=True)
+        self.stored = 0
+        self.duplicates = 0
+
+    def submit(self, msg: InboundMessage, device: KnownDevice, event: dict[str, object]) -> None:
+        self.inbox.put((msg, device, event))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        conn: psycopg.Connection | None = None
+        while not self._stop.is_set():
+            try:
+                msg, device, event = self.inbox.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            while not self._stop.is_set():
+                try:
+                    if conn is None or conn.closed:
+                        conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
+                    new_event = self._store(conn, msg, device, event)
+                    break
+                except psycopg.OperationalError as exc:
+                    logger.warning("storing a gate event failed (%s); retrying", exc)
+                    conn = None
+                    self._stop.wait(RETRY_S)
+            else:
+                return  # stopping: unacknowledged, the broker redelivers
+            self.ack(msg.mid, msg.qos)
+            if new_event is not None and self.on_event is not None:
+                try:
+                    self.on_event(device, new_event)
+                except Exception:  # the pipeline must outlive one bad event; it is logged with its trace
+                    logger.exception("gate pipeline failed on event %s", new_event.get("event_id"))
+
+    def _store(
+        self, conn: psycopg.Connection, msg: InboundMessage, device: KnownDevice, event: dict[str, object]
+    ) -> dict[str, Any] | None:
+        try:
+            parsed = GATE_EVENT_ADAPTER.validate_python(event)
+        except ValidationError as exc:
+            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+            rejection = Rejection(
+                RejectReason.WRONG_TYPE, detail, msg.topic, device.device_id, excerpt(msg.payload), len(msg.payload)
+            )
+            write_rejections(conn, [rejection])
+            return None
+        full = parsed.model_dump(mode="json")
+        body = {k: v for k, v in full.items() if k not in IMAGE_FIELDS}
+        body["has_image"] = any(full.get(k) for k in IMAGE_FIELDS)
+        cur = conn.execute(
+            "INSERT INTO gate_events (event_id, site, gate_id, device_id, type, ts, body)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
+            (parsed.event_id, device.site, device.gate_id, device.device_id, parsed.type, parsed.ts, json.dumps(body)),
+        )
+        if cur.rowcount == 0:
+            self.duplicates += 1
+            return None
+        self.stored += 1
+        return full

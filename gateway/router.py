@@ -1,0 +1,161 @@
+"""The router: takes messages off the inbox, validates them, batches storage, acknowledges.
+
+One thread. Telemetry, status and refusals go into the current batch, which is flushed by
+size or by time; each message is acknowledged to the broker only after everything it produced
+is committed. Gate events go to the gate pipeline, which stores and acknowledges them itself,
+so slow face work there never holds up telemetry.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import psycopg
+
+from gateway.device_cache import DeviceCache
+from gateway.messages import InboundMessage
+from gateway.validate import KnownDevice, RejectReason, Verdict, validate
+from ingest.writer import Batch, TelemetryWriter
+
+logger = logging.getLogger(__name__)
+
+# Retry a failed flush after this long, doubling up to the cap: the database may be
+# restarting, and hammering it helps nobody. The batch (and its unacknowledged messages)
+# waits meanwhile.
+RETRY_MIN_S = 0.2
+RETRY_MAX_S = 5.0
+
+Ack = Callable[[int, int], None]
+
+
+class EventSink(Protocol):
+    """Where gate events go. It must store the event, then call ack(mid, qos)."""
+
+    def submit(self, msg: InboundMessage, device: KnownDevice, event: dict[str, object]) -> None: ...
+
+
+@dataclass
+class RouterStats:
+    received: int = 0
+    readings_stored: int = 0
+    readings_duplicate: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    flushes: int = 0
+    flush_failures: int = 0
+    last_flush_error: str | None = None
+
+
+class Router:
+    def __init__(
+        self,
+        inbox: queue.Queue[InboundMessage],
+        writer: TelemetryWriter,
+        devices: DeviceCache,
+        ack: Ack,
+        events: EventSink | None,
+        *,
+        batch_size: int,
+        flush_interval_s: float,
+        max_payload_bytes: int,
+        max_event_bytes: int,
+    ) -> None:
+        self.inbox = inbox
+        self.writer = writer
+        self.devices = devices
+        self.ack = ack
+        self.events = events
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self.max_payload_bytes = max_payload_bytes
+        self.max_event_bytes = max_event_bytes
+        self.stats = RouterStats()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self.run, name="hazgate-router", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout_s)
+
+    def run(self) -> None:
+        batch = Batch()
+        opened_at = 0.0
+        while not self._stop.is_set():
+            wait = (
+                self.flush_interval_s
+                if not batch.mids
+                else max(0.0, opened_at + self.flush_interval_s - time.monotonic())
+            )
+            try:
+                msg = self.inbox.get(timeout=wait)
+            except queue.Empty:
+                msg = None
+            if msg is not None:
+                if not batch.mids:
+                    opened_at = time.monotonic()
+                self.handle(msg, batch)
+            if batch.mids and (len(batch) >= self.batch_size or time.monotonic() >= opened_at + self.flush_interval_s):
+                self.flush(batch)
+        if batch.mids:
+            self.flush(batch)
+        self.writer.close()
+
+    def handle(self, msg: InboundMessage, batch: Batch) -> None:
+        self.stats.received += 1
+        now = datetime.now(UTC)
+        verdict = self._validate(msg, self.devices.snapshot(), now)
+        if _unknown_device(verdict) and verdict.topic and self.devices.lookup(verdict.topic.device_id):
+            # Registered a moment ago: now we know it.
+            verdict = self._validate(msg, self.devices.snapshot(), now)
+        if verdict.event is not None and verdict.device is not None and self.events is not None:
+            self.events.submit(msg, verdict.device, verdict.event)
+            return
+        batch.rows.extend(verdict.rows)
+        batch.rejections.extend(verdict.rejections)
+        if verdict.status is not None and verdict.device is not None:
+            batch.statuses[verdict.device.device_id] = (verdict.status, datetime.fromtimestamp(msg.received_at, UTC))
+        for rejection in verdict.rejections:
+            self.stats.rejected[rejection.reason.value] += 1
+        batch.mids.append((msg.mid, msg.qos))
+
+    def _validate(self, msg: InboundMessage, devices: dict[str, KnownDevice], now: datetime) -> Verdict:
+        return validate(
+            msg, devices, max_payload_bytes=self.max_payload_bytes, max_event_bytes=self.max_event_bytes, now=now
+        )
+
+    def flush(self, batch: Batch) -> None:
+        delay = RETRY_MIN_S
+        while True:
+            try:
+                result = self.writer.flush(batch)
+                break
+            except psycopg.Error as exc:
+                self.stats.flush_failures += 1
+                self.stats.last_flush_error = str(exc)
+                logger.warning("storing %d items failed (%s); retrying in %.1f s", len(batch), exc, delay)
+                if self._stop.wait(delay):
+                    # Shutting down: leave the messages unacknowledged; the broker redelivers them.
+                    batch.clear()
+                    return
+                delay = min(delay * 2, RETRY_MAX_S)
+        self.stats.flushes += 1
+        self.stats.readings_stored += result.inserted
+        self.stats.readings_duplicate += result.duplicates
+        self.stats.last_flush_error = None
+        for mid, qos in batch.mids:
+            self.ack(mid, qos)
+        batch.clear()
+
+
+def _unknown_device(verdict: Verdict) -> bool:
+    return any(r.reason is RejectReason.UNKNOWN_DEVICE for r in verdict.rejections)

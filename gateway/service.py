@@ -1,0 +1,47 @@
+"""The gateway role assembled: MQTT client → router → telemetry writer / gate event store."""
+
+from __future__ import annotations
+
+import logging
+import queue
+
+from gateway.device_cache import DeviceCache
+from gateway.gate_events import GateEventStore, OnEvent
+from gateway.messages import InboundMessage
+from gateway.mqtt_client import MqttGateway
+from gateway.router import Router
+from hazgate.settings import Settings
+from ingest.writer import TelemetryWriter
+
+logger = logging.getLogger(__name__)
+
+
+class GatewayService:
+    def __init__(self, settings: Settings, *, on_event: OnEvent | None = None, client_id: str | None = None) -> None:
+        self.settings = settings
+        self.inbox: queue.Queue[InboundMessage] = queue.Queue(settings.ingest.queue_max)
+        self.mqtt = MqttGateway(settings, self.inbox, client_id=client_id)
+        self.events = GateEventStore(settings.db_url, self.mqtt.ack, on_event)
+        self.router = Router(
+            self.inbox,
+            TelemetryWriter(settings.db_url),
+            DeviceCache(settings.db_url),
+            self.mqtt.ack,
+            self.events,
+            batch_size=settings.ingest.batch_size,
+            flush_interval_s=settings.ingest.flush_interval_s,
+            max_payload_bytes=settings.mqtt.max_payload_bytes,
+            max_event_bytes=settings.mqtt.max_event_bytes,
+        )
+
+    def start(self) -> None:
+        self.events.start()
+        self.router.start()
+        self.mqtt.start()
+
+    def stop(self) -> None:
+        # The router flushes and acknowledges what it holds; anything still queued is left
+        # unacknowledged for the broker to redeliver.
+        self.router.stop()
+        self.events.stop()
+        self.mqtt.stop()

@@ -1,0 +1,225 @@
+"""Pure validation of one inbound message against the device registry: accept or refuse, with why.
+
+No I/O here: the router gives us the message and a snapshot of the registry, and stores what
+we return.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import ValidationError
+
+from devices.types import DeviceType, Metric, metrics_for
+from gateway.messages import DeviceTopic, InboundMessage, TopicKind, parse_topic
+from gateway.payloads import READING_ADAPTER, READINGS_ADAPTER, STATUS_ADAPTER, TelemetryReading
+
+EXCERPT_BYTES = 512
+# Readings stamped further ahead than this are a device clock gone wrong, not the future.
+MAX_CLOCK_SKEW_S = 300.0
+
+
+class RejectReason(StrEnum):
+    WRONG_TOPIC = "wrong_topic"
+    OVERSIZE = "oversize"
+    NOT_UTF8 = "not_utf8"
+    MALFORMED_JSON = "malformed_json"
+    WRONG_TYPE = "wrong_type"
+    UNKNOWN_DEVICE = "unknown_device"
+    DEVICE_DISABLED = "device_disabled"
+    SITE_MISMATCH = "site_mismatch"
+    WRONG_DEVICE_TYPE = "wrong_device_type"
+    UNKNOWN_METRIC = "unknown_metric"
+    OUT_OF_RANGE = "out_of_range"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    ACL_DENIED = "acl_denied"
+
+
+@dataclass(frozen=True, slots=True)
+class KnownDevice:
+    device_id: str
+    site: str
+    type: DeviceType
+    gate_id: str | None
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    reason: RejectReason
+    detail: str
+    topic: str
+    device_id: str | None
+    payload_excerpt: str
+    payload_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One reading ready for storage."""
+
+    ts: datetime
+    device_id: str
+    seq: int
+    site: str
+    values: dict[str, float]
+
+
+@dataclass(slots=True)
+class Verdict:
+    """What became of one message: rows to store, a status, an event, refusals."""
+
+    topic: DeviceTopic | None = None
+    device: KnownDevice | None = None
+    rows: list[Row] = field(default_factory=list)
+    status: str | None = None
+    event: dict[str, object] | None = None
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def excerpt(payload: bytes) -> str:
+    # PostgreSQL text cannot hold NUL; show it rather than lose the row.
+    return payload[:EXCERPT_BYTES].decode("utf-8", errors="replace").replace("\x00", "\\x00")
+
+
+def _reject(msg: InboundMessage, reason: RejectReason, detail: str, device_id: str | None) -> Rejection:
+    return Rejection(reason, detail, msg.topic, device_id, excerpt(msg.payload), len(msg.payload))
+
+
+def validate(
+    msg: InboundMessage,
+    devices: dict[str, KnownDevice],
+    *,
+    max_payload_bytes: int,
+    now: datetime,
+    max_event_bytes: int | None = None,
+) -> Verdict:
+    verdict = Verdict(topic=parse_topic(msg.topic))
+    topic = verdict.topic
+    if topic is None:
+        verdict.rejections.append(
+            _reject(msg, RejectReason.WRONG_TOPIC, f"topic {msg.topic!r} is not a device topic", None)
+        )
+        return verdict
+    # Gate events carry photos and get a larger allowance than telemetry.
+    limit = max_event_bytes if topic.kind is TopicKind.EVENT and max_event_bytes else max_payload_bytes
+    if len(msg.payload) > limit:
+        detail = f"{topic.kind.value} payload of {len(msg.payload)} bytes exceeds the limit of {limit}"
+        verdict.rejections.append(_reject(msg, RejectReason.OVERSIZE, detail, topic.device_id))
+        return verdict
+    device = devices.get(topic.device_id)
+    problem = _device_problem(topic, device)
+    if problem is not None:
+        verdict.rejections.append(_reject(msg, *problem, topic.device_id))
+        return verdict
+    assert device is not None
+    verdict.device = device
+    if topic.kind is TopicKind.TELEMETRY:
+        _telemetry(msg, device, verdict, now)
+    elif topic.kind is TopicKind.STATUS:
+        _status(msg, device, verdict)
+    else:
+        _event(msg, device, verdict)
+    return verdict
+
+
+def _device_problem(topic: DeviceTopic, device: KnownDevice | None) -> tuple[RejectReason, str] | None:
+    if device is None:
+        return RejectReason.UNKNOWN_DEVICE, f"device {topic.device_id!r} is not registered"
+    if not device.enabled:
+        return RejectReason.DEVICE_DISABLED, f"device {topic.device_id!r} is disabled"
+    if device.site != topic.site:
+        return (
+            RejectReason.SITE_MISMATCH,
+            f"device {device.device_id!r} belongs to site {device.site!r}, not {topic.site!r}",
+        )
+    publishes = {TopicKind.TELEMETRY: bool(metrics_for(device.type)), TopicKind.STATUS: True}
+    publishes[TopicKind.EVENT] = device.gate_id is not None and device.type is not DeviceType.KIOSK
+    if not publishes[topic.kind]:
+        return RejectReason.WRONG_DEVICE_TYPE, f"a {device.type.value} does not publish {topic.kind.value}"
+    return None
+
+
+def _decode_json(msg: InboundMessage, verdict: Verdict, device_id: str) -> object | None:
+    try:
+        text = msg.payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        verdict.rejections.append(_reject(msg, RejectReason.NOT_UTF8, f"payload is not UTF-8: {exc}", device_id))
+        return None
+    try:
+        decoded: object = json.loads(text)
+    except ValueError as exc:
+        verdict.rejections.append(_reject(msg, RejectReason.MALFORMED_JSON, f"payload is not JSON: {exc}", device_id))
+        return None
+    return decoded
+
+
+def _type_error_detail(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{loc or 'payload'}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def _telemetry(msg: InboundMessage, device: KnownDevice, verdict: Verdict, now: datetime) -> None:
+    # One reading or an array of them; the first byte says which, so errors name the right shape.
+    is_array = msg.payload.lstrip()[:1] == b"["
+    try:
+        readings = (
+            READINGS_ADAPTER.validate_json(msg.payload) if is_array else [READING_ADAPTER.validate_json(msg.payload)]
+        )
+    except ValidationError as exc:
+        if _decode_json(msg, verdict, device.device_id) is not None:
+            detail = _type_error_detail(exc)
+            verdict.rejections.append(_reject(msg, RejectReason.WRONG_TYPE, detail, device.device_id))
+        return
+    metrics = metrics_for(device.type)
+    for reading in readings:
+        problem = _reading_problem(reading, metrics, now)
+        if problem is None:
+            values = {k: float(v) for k, v in reading.values.items()}
+            verdict.rows.append(Row(reading.ts, device.device_id, reading.seq, device.site, values))
+        else:
+            verdict.rejections.append(_reject(msg, *problem, device.device_id))
+
+
+def _reading_problem(
+    reading: TelemetryReading, metrics: dict[str, Metric], now: datetime
+) -> tuple[RejectReason, str] | None:
+    if (reading.ts - now).total_seconds() > MAX_CLOCK_SKEW_S:
+        return RejectReason.FUTURE_TIMESTAMP, f"seq {reading.seq}: ts {reading.ts.isoformat()} is in the future"
+    for name, value in reading.values.items():
+        metric = metrics.get(name)
+        if metric is None:
+            known = ", ".join(sorted(metrics))
+            return RejectReason.UNKNOWN_METRIC, f"seq {reading.seq}: unknown metric {name!r} (known: {known})"
+        if not metric.min <= value <= metric.max:
+            return (
+                RejectReason.OUT_OF_RANGE,
+                f"seq {reading.seq}: {name}={value} outside the valid range {metric.min}..{metric.max} {metric.unit}",
+            )
+    return None
+
+
+def _status(msg: InboundMessage, device: KnownDevice, verdict: Verdict) -> None:
+    try:
+        verdict.status = STATUS_ADAPTER.validate_json(msg.payload).state
+    except ValidationError as exc:
+        if _decode_json(msg, verdict, device.device_id) is not None:
+            verdict.rejections.append(_reject(msg, RejectReason.WRONG_TYPE, _type_error_detail(exc), device.device_id))
+
+
+def _event(msg: InboundMessage, device: KnownDevice, verdict: Verdict) -> None:
+    data = _decode_json(msg, verdict, device.device_id)
+    if data is None:
+        return
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        detail = 'a gate event is a JSON object with a "type"'
+        verdict.rejections.append(_reject(msg, RejectReason.WRONG_TYPE, detail, device.device_id))
+        return
+    # Each event type's fields are validated by the gate pipeline, which owns them.
+    verdict.event = data

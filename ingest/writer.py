@@ -1,0 +1,141 @@
+"""Batched writes of readings, device status and refusals, in one transaction per batch.
+
+A batch is written with COPY into a temporary table and moved into the hypertable with
+``ON CONFLICT DO NOTHING``, so a redelivered reading is a no-op. The caller acknowledges the
+batch's messages to the broker only after ``flush`` returns: a crash before the commit means the
+broker redelivers, a crash after it means the redelivery is ignored. Nothing is lost, nothing is
+stored twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import psycopg
+
+from gateway.validate import Rejection, Row
+
+logger = logging.getLogger(__name__)
+
+STAGING_DDL = (
+    "CREATE TEMP TABLE IF NOT EXISTS telemetry_staging"
+    ' (ts timestamptz, device_id text, seq bigint, site text, "values" jsonb) ON COMMIT DELETE ROWS'
+)
+
+
+@dataclass(slots=True)
+class Batch:
+    rows: list[Row] = field(default_factory=list)
+    statuses: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    rejections: list[Rejection] = field(default_factory=list)
+    mids: list[tuple[int, int]] = field(default_factory=list)  # (mid, qos) to acknowledge
+
+    def __len__(self) -> int:
+        return len(self.rows) + len(self.statuses) + len(self.rejections)
+
+    def clear(self) -> None:
+        self.rows.clear()
+        self.statuses.clear()
+        self.rejections.clear()
+        self.mids.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class FlushResult:
+    inserted: int
+    duplicates: int
+    rejected: int
+
+
+class TelemetryWriter:
+    """Owns one connection; used from one thread."""
+
+    def __init__(self, conninfo: str) -> None:
+        self.conninfo = conninfo
+        self._conn: psycopg.Connection | None = None
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.conninfo, connect_timeout=5)
+            self._conn.execute(STAGING_DDL)
+            self._conn.commit()
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def flush(self, batch: Batch) -> FlushResult:
+        """Write the batch in one transaction. Raises psycopg.Error; the batch is then intact."""
+        conn = self._connection()
+        try:
+            with conn.transaction():
+                inserted = self._write_rows(conn, batch.rows)
+                self._write_last_seen(conn, batch.rows)
+                self._write_statuses(conn, batch.statuses)
+                write_rejections(conn, batch.rejections)
+        except psycopg.Error:
+            # A broken connection is replaced on the next attempt.
+            if conn.broken or conn.closed:
+                self._conn = None
+            raise
+        return FlushResult(inserted, len(batch.rows) - inserted, len(batch.rejections))
+
+    @staticmethod
+    def _write_rows(conn: psycopg.Connection, rows: list[Row]) -> int:
+        if not rows:
+            return 0
+        with conn.cursor() as cur:
+            with cur.copy('COPY telemetry_staging (ts, device_id, seq, site, "values") FROM STDIN') as copy:
+                for r in rows:
+                    copy.write_row((r.ts, r.device_id, r.seq, r.site, json.dumps(r.values)))
+            cur.execute(
+                'INSERT INTO telemetry (ts, device_id, seq, site, "values")'
+                ' SELECT ts, device_id, seq, site, "values" FROM telemetry_staging'
+                " ON CONFLICT DO NOTHING"
+            )
+            inserted = cur.rowcount
+            cur.execute("TRUNCATE telemetry_staging")
+        return inserted
+
+    @staticmethod
+    def _write_last_seen(conn: psycopg.Connection, rows: list[Row]) -> None:
+        last: dict[str, datetime] = {}
+        for r in rows:
+            last[r.device_id] = max(last.get(r.device_id, r.ts), r.ts)
+        if last:
+            conn.execute(
+                "UPDATE devices d SET last_seen_at = GREATEST(d.last_seen_at, v.ts)"
+                " FROM unnest(%s::text[], %s::timestamptz[]) AS v(device_id, ts) WHERE d.device_id = v.device_id",
+                (list(last), list(last.values())),
+            )
+
+    @staticmethod
+    def _write_statuses(conn: psycopg.Connection, statuses: dict[str, tuple[str, datetime]]) -> None:
+        for device_id, (state, at) in statuses.items():
+            conn.execute(
+                "UPDATE devices SET state = %s, state_changed_at = %s WHERE device_id = %s AND state <> %s",
+                (state, at, device_id, state),
+            )
+
+
+def write_rejections(conn: psycopg.Connection, rejections: list[Rejection], source: str = "mqtt") -> None:
+    if not rejections:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO rejected (source, topic, device_id, reason, detail, payload_excerpt, payload_bytes)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [
+                (source, r.topic, r.device_id, r.reason.value, r.detail, r.payload_excerpt, r.payload_bytes)
+                for r in rejections
+            ],
+        )
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

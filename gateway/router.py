@@ -79,23 +79,28 @@ class Router:
         self.stats = RouterStats()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.run, name="hazgate-router", daemon=True)
+        # Validation (this process) and the database (another) work in parallel: while one
+        # batch is being written, the next is being validated. Two batches queued at most.
+        self._to_writer: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
+        self._writer_thread = threading.Thread(target=self._write_loop, name="hazgate-writer", daemon=True)
 
     def start(self) -> None:
+        self._writer_thread.start()
         self._thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         self._stop.set()
         self._thread.join(timeout_s)
+        self._writer_thread.join(timeout_s)
 
     def run(self) -> None:
+        """Validate and batch; a full or old batch goes to the writer thread."""
         batch = Batch()
         opened_at = 0.0
         while not self._stop.is_set():
-            wait = (
-                self.flush_interval_s
-                if not batch.mids
-                else max(0.0, opened_at + self.flush_interval_s - time.monotonic())
-            )
+            wait = self.flush_interval_s
+            if batch.mids:
+                wait = max(0.0, opened_at + self.flush_interval_s - time.monotonic())
             try:
                 msg = self.inbox.get(timeout=wait)
             except queue.Empty:
@@ -104,9 +109,17 @@ class Router:
                 if not batch.mids:
                     opened_at = time.monotonic()
                 self.handle(msg, batch)
-            if batch.mids and (len(batch) >= self.batch_size or time.monotonic() >= opened_at + self.flush_interval_s):
-                self.flush(batch)
+            due = time.monotonic() >= opened_at + self.flush_interval_s
+            if batch.mids and (len(batch) >= self.batch_size or due):
+                self._to_writer.put(batch)  # blocks when the writer is behind: backpressure
+                batch = Batch()
         if batch.mids:
+            self._to_writer.put(batch)
+        self._to_writer.put(None)
+
+    def _write_loop(self) -> None:
+        """Store batches in order; acknowledge each batch's messages after its commit."""
+        while (batch := self._to_writer.get()) is not None:
             self.flush(batch)
         self.writer.close()
 
@@ -145,7 +158,6 @@ class Router:
                 logger.warning("storing %d items failed (%s); retrying in %.1f s", len(batch), exc, delay)
                 if self._stop.wait(delay):
                     # Shutting down: leave the messages unacknowledged; the broker redelivers them.
-                    batch.clear()
                     return
                 delay = min(delay * 2, RETRY_MAX_S)
         self.stats.flushes += 1

@@ -123,6 +123,22 @@ def _serve_gateway(settings: Settings) -> None:
     service.stop()
 
 
+# -- bench --------------------------------------------------------------------------------
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    if args.what == "ingest":
+        from hazgate.bench.ingest import run_ingest_bench
+
+        return run_ingest_bench(
+            settings,
+            devices=args.devices,
+            seconds=args.seconds,
+            per_message=args.readings_per_message,
+            publishers=args.publishers,
+            latency_rate=args.latency_rate,
+        )
+    raise HazgateError(f"no benchmark {args.what!r} yet")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hazgate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -163,6 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--gate", help="kiosk users: their gate")
     a.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_users)
+
+    p = sub.add_parser("bench", help="benchmarks that print figures and the ceiling of the same run")
+    p.add_argument("what", choices=["ingest"])
+    p.add_argument("--devices", type=int, default=50)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--readings-per-message", type=int, default=10)
+    p.add_argument("--publishers", type=int, default=1)
+    p.add_argument("--latency-rate", type=float, default=5000.0, help="paced readings/s in the latency phase")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_bench)
 
     p = sub.add_parser("serve", help="run the service")
     p.add_argument("--role", default="all", choices=["all", "api", "gateway"])

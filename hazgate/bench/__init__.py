@@ -1,0 +1,1 @@
+"""Benchmarks: figures measured against a ceiling taken in the same run."""

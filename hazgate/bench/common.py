@@ -1,0 +1,126 @@
+"""Shared pieces of the benchmarks: bench devices, publishers in their own processes, stats."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import statistics
+import sys
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+
+from devices import registry
+from hazgate.services.local import LocalServices, ensure_secrets
+from hazgate.settings import Settings
+
+# paho queues without bound when the broker's window is full; we wait instead, so "published"
+# means the broker has it and memory stays flat.
+MAX_OUTSTANDING_PER_CLIENT = 200
+TANK_VALUES = {"tank_pressure_kpa": 812.5, "tank_temp_c": 18.25, "tank_level_pct": 64.0, "battery_pct": 97.0}
+
+
+def progress(text: str) -> None:
+    print(f"[bench] {text}", file=sys.stderr, flush=True)  # noqa: T201
+
+
+@dataclass(frozen=True)
+class BenchDevice:
+    device_id: str
+    site: str
+    password: str
+
+    @property
+    def topic(self) -> str:
+        return f"hazgate/v1/{self.site}/devices/{self.device_id}/telemetry"
+
+
+def register_devices(settings: Settings, count: int, device_type: str = "tank_sensor") -> tuple[str, list[BenchDevice]]:
+    run = uuid.uuid4().hex[:6]
+    site = f"bench-{run}"
+    made = []
+    with psycopg.connect(settings.db_url) as conn:
+        for i in range(count):
+            creds = registry.add_device(conn, site, f"{site}-{i:04d}", device_type, None)
+            made.append(BenchDevice(creds.device_id, site, creds.password))
+    sync_broker(settings)
+    return site, made
+
+
+def sync_broker(settings: Settings) -> None:
+    services = LocalServices(settings)
+    services.broker.write_auth(services.broker_accounts(ensure_secrets(settings.state_dir)))
+    time.sleep(0.5)  # SIGHUP reload is asynchronous
+
+
+def remove_devices(settings: Settings, site: str) -> None:
+    with psycopg.connect(settings.db_url) as conn:
+        conn.execute("DELETE FROM telemetry WHERE site = %s", (site,))
+        conn.execute("DELETE FROM rejected WHERE device_id LIKE %s", (site + "-%",))
+        conn.execute("DELETE FROM devices WHERE site = %s", (site,))
+    sync_broker(settings)
+
+
+def _connect(host: str, port: int, device: BenchDevice) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device.device_id, protocol=mqtt.MQTTv311)
+    client.username_pw_set(device.device_id, device.password)
+    client.max_inflight_messages_set(MAX_OUTSTANDING_PER_CLIENT)
+    client.connect(host, port, keepalive=60)
+    client.loop_start()
+    return client
+
+
+def publish_worker(
+    host: str,
+    port: int,
+    devices: list[BenchDevice],
+    seconds: float,
+    per_message: int,
+    seq_base: int,
+    rate_readings_s: float | None,
+    result: mp.Queue,  # type: ignore[type-arg]
+) -> None:
+    """Publish telemetry arrays round-robin for `seconds` (as fast as possible, or paced)."""
+    clients = [_connect(host, port, d) for d in devices]
+    pending: list[deque[mqtt.MQTTMessageInfo]] = [deque() for _ in clients]
+    seqs = [seq_base] * len(clients)
+    sent_readings = 0
+    start = time.monotonic()
+    deadline = start + seconds
+    i = 0
+    while time.monotonic() < deadline:
+        if rate_readings_s:
+            due = start + sent_readings / rate_readings_s
+            if due > time.monotonic():
+                time.sleep(due - time.monotonic())
+        k = i % len(clients)
+        now = datetime.now(UTC).isoformat()
+        body = [{"ts": now, "seq": seqs[k] + j, "values": TANK_VALUES} for j in range(per_message)]
+        seqs[k] += per_message
+        pending[k].append(clients[k].publish(devices[k].topic, json.dumps(body), qos=1))
+        if len(pending[k]) > MAX_OUTSTANDING_PER_CLIENT:
+            pending[k].popleft().wait_for_publish(30)
+        sent_readings += per_message
+        i += 1
+    for queue_ in pending:
+        for info in queue_:
+            info.wait_for_publish(30)
+    elapsed = time.monotonic() - start
+    for client in clients:
+        client.disconnect()
+        client.loop_stop()
+    result.put({"readings": sent_readings, "seconds": elapsed, "seq_end": max(seqs)})
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=1000, method="inclusive")[max(0, min(998, round(pct * 10) - 1))]

@@ -87,14 +87,15 @@ def _publish(
     ]
     for p in procs:
         p.start()
-    sent = sum(results.get(timeout=seconds + 120)["readings"] for _ in procs)
+    sent = sum(int(results.get(timeout=seconds + 120)["readings"]) for _ in procs)
     for p in procs:
         p.join(30)
     return sent
 
 
 def measure_ceiling(settings: Settings, site: str, devices: list[BenchDevice], **load: Any) -> dict[str, float]:
-    ready, expected, out = mp.Event(), mp.Value("q", 0), mp.Queue()
+    ready, expected = mp.Event(), mp.Value("q", 0)
+    out: mp.Queue[dict[str, float]] = mp.Queue()
     sub = mp.Process(
         target=_ceiling_subscriber,
         args=(
@@ -164,7 +165,7 @@ def run_ingest_bench(
 ) -> dict[str, Any]:
     progress(f"registering {devices} simulated tank sensors")
     site, devs = register_devices(settings, devices)
-    load = {"publishers": publishers, "seconds": seconds, "per_message": per_message}
+    load: dict[str, Any] = {"publishers": publishers, "seconds": seconds, "per_message": per_message}
     gateway = None
     try:
         progress(f"phase 1/3: ceiling, a bare subscriber drains {seconds:.0f} s of load")

@@ -123,6 +123,50 @@ def _serve_gateway(settings: Settings) -> None:
     service.stop()
 
 
+# -- simulate -----------------------------------------------------------------------------
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    import json as json_
+    import os
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from hazgate.simulate.park import build_park, registry_document
+    from hazgate.simulate.runner import Simulator, assign_photos, default_faces_dir, ensure_devices, say
+
+    park = build_park(
+        args.seed, gates=args.gates, tankers=args.tankers, site=args.site, duration_s=args.duration_s or 3600.0
+    )
+    faces_dir = Path(args.faces_dir) if args.faces_dir else default_faces_dir()
+    photos = assign_photos(park, faces_dir) if faces_dir else None
+    if photos is None:
+        say("no faces directory found (--faces-dir): gate arrivals will carry no ID cards or faces")
+    if args.write_registry:
+        out = Path(args.write_registry)
+        # Photo paths in the file are relative to the file, as the import format says.
+        rel = {
+            k: (os.path.relpath(a, out.parent), os.path.relpath(b, out.parent)) for k, (a, b) in (photos or {}).items()
+        }
+        doc = registry_document(park, datetime.now(UTC), rel)
+        out.write_text(json_.dumps(doc, ensure_ascii=False, indent=2))
+        say(f"wrote the park's registry to {out}")
+        if args.registry_only:
+            return {"registry": str(out), "vehicles": len(park.tankers)}
+    say(f"park {park.site}: {len(park.gates)} gates, {len(park.tankers)} tankers, {len(park.detectors)} gas detectors")
+    sim = Simulator(
+        settings,
+        park,
+        ensure_devices(settings, park),
+        interval_s=args.interval_s,
+        arrival_every_s=args.arrival_every_s,
+        photos=photos,
+    )
+    try:
+        return sim.run(args.duration_s)
+    except KeyboardInterrupt:
+        sim.stop.set()
+        return {"readings": sim.sent, "arrivals": sim.arrivals, "interrupted": True}
+
+
 # -- bench --------------------------------------------------------------------------------
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     if args.what == "ingest":
@@ -179,6 +223,20 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--gate", help="kiosk users: their gate")
     a.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_users)
+
+    p = sub.add_parser("simulate", help="realistic, seeded park traffic: telemetry and gate arrivals")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--site", default="park1")
+    p.add_argument("--gates", type=int, default=2)
+    p.add_argument("--tankers", type=int, default=6)
+    p.add_argument("--interval-s", type=float, default=1.0, help="seconds between readings of each device")
+    p.add_argument("--arrival-every-s", type=float, default=30.0, help="mean seconds between gate arrivals")
+    p.add_argument("--duration-s", type=float, help="stop after this long (default: until Ctrl-C)")
+    p.add_argument("--faces-dir", help="photos for ID cards and faces (default: ../shared/faces if present)")
+    p.add_argument("--write-registry", metavar="FILE", help="write the park's registry import file")
+    p.add_argument("--registry-only", action="store_true", help="with --write-registry: write it and stop")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_simulate)
 
     p = sub.add_parser("bench", help="benchmarks that print figures and the ceiling of the same run")
     p.add_argument("what", choices=["ingest"])

@@ -43,10 +43,12 @@ def acl_lines(account: BrokerAccount) -> list[str]:
     user = account.username
     if account.kind == "service":
         return [f"user {user}", f"topic readwrite {TOPIC_ROOT}/#"]
+    # Kiosks and monitors publish nothing but their own status (online, and offline by last will).
+    own_status = f"topic write {TOPIC_ROOT}/{account.site}/devices/{user}/status"
     if account.kind == "monitor":
-        return [f"user {user}", f"topic read {TOPIC_ROOT}/#"]
+        return [f"user {user}", f"topic read {TOPIC_ROOT}/#", own_status]
     if account.kind == "kiosk":
-        return [f"user {user}", f"topic read {TOPIC_ROOT}/{account.site}/gates/{account.gate_id}/#"]
+        return [f"user {user}", f"topic read {TOPIC_ROOT}/{account.site}/gates/{account.gate_id}/#", own_status]
     # Every other device type publishes telemetry, status and gate events under its own id.
     return [f"user {user}", f"topic write {TOPIC_ROOT}/{account.site}/devices/{user}/#"]
 

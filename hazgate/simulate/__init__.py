@@ -1,0 +1,1 @@
+"""`hazgate simulate`: a seeded park (gates, tankers, detectors) publishing realistic traffic."""

@@ -1,0 +1,200 @@
+"""Publishes the simulated park through the broker, each device logged in as itself."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+
+from devices import registry
+from hazgate.services.local import LocalServices, ensure_secrets
+from hazgate.settings import Settings
+from hazgate.simulate.park import Park, SimDevice, Tanker, gas_reading, gps_reading, tank_reading
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+
+
+def say(text: str) -> None:
+    print(f"[simulate] {text}", file=sys.stderr, flush=True)  # noqa: T201
+
+
+def default_faces_dir() -> Path | None:
+    for candidate in (Path.cwd().parent / "shared" / "faces", Path.cwd() / "shared" / "faces"):
+        if (candidate / "faces").is_dir():
+            return candidate
+    return None
+
+
+def assign_photos(park: Park, faces_dir: Path) -> dict[str, tuple[str, str]]:
+    """Each person: (ID-card photo, live photo), two different photos of one real identity."""
+    identities = sorted(
+        d
+        for d in (faces_dir / "faces").iterdir()
+        if d.is_dir() and len([f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES]) >= 2
+    )
+    if not identities:
+        raise FileNotFoundError(f"no identity with two photos under {faces_dir / 'faces'}")
+    people = [p for t in park.tankers for p in (t.driver_id, t.escort_id)]
+    photos = {}
+    for k, person in enumerate(people):
+        files = sorted(f for f in identities[k % len(identities)].iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        photos[person] = (str(files[0]), str(files[1]))
+    return photos
+
+
+def ensure_devices(settings: Settings, park: Park) -> dict[str, str]:
+    """Register the park's devices once; their passwords are kept in the state dir."""
+    path = settings.state_dir / "simulator" / f"{park.site}-devices.json"
+    known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    with psycopg.connect(settings.db_url) as conn:
+        registered = {r[0] for r in conn.execute("SELECT device_id FROM devices WHERE site = %s", (park.site,))}
+        for device in park.devices:
+            if device.device_id in known and device.device_id in registered:
+                continue
+            if device.device_id in registered:
+                conn.execute("DELETE FROM devices WHERE device_id = %s", (device.device_id,))
+            creds = registry.add_device(conn, device.site, device.device_id, device.type, device.gate_id)
+            known[device.device_id] = creds.password
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(known))
+    path.chmod(0o600)
+    services = LocalServices(settings)
+    services.broker.write_auth(services.broker_accounts(ensure_secrets(settings.state_dir)))
+    time.sleep(0.3)
+    return known
+
+
+class Simulator:
+    def __init__(
+        self,
+        settings: Settings,
+        park: Park,
+        passwords: dict[str, str],
+        *,
+        interval_s: float,
+        arrival_every_s: float,
+        photos: dict[str, tuple[str, str]] | None,
+    ) -> None:
+        self.settings = settings
+        self.park = park
+        self.passwords = passwords
+        self.interval_s = interval_s
+        self.arrival_every_s = arrival_every_s
+        self.photos = photos
+        self.rng = random.Random(park.seed)
+        self.clients: dict[str, mqtt.Client] = {}
+        self.seq: dict[str, int] = {}
+        self.sent = 0
+        self.arrivals = 0
+        self.stop = threading.Event()
+
+    def topic(self, device: SimDevice, kind: str) -> str:
+        return f"hazgate/v1/{device.site}/devices/{device.device_id}/{kind}"
+
+    def connect(self) -> None:
+        for device in self.park.devices:
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device.device_id)
+            client.username_pw_set(device.device_id, self.passwords[device.device_id])
+            client.will_set(self.topic(device, "status"), json.dumps({"state": "offline"}), qos=1, retain=True)
+            client.connect(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
+            client.loop_start()
+            client.publish(self.topic(device, "status"), json.dumps({"state": "online"}), qos=1, retain=True)
+            self.clients[device.device_id] = client
+        # Seqs continue across runs, so a rerun's readings are new readings, not redeliveries.
+        base = int(time.time() * 1000)
+        self.seq = {d.device_id: base for d in self.park.devices}
+
+    def close(self) -> None:
+        for device_id, client in self.clients.items():
+            device = next(d for d in self.park.devices if d.device_id == device_id)
+            client.publish(self.topic(device, "status"), json.dumps({"state": "offline"}), qos=1, retain=True)
+            client.disconnect()
+            client.loop_stop()
+
+    def send_reading(self, device: SimDevice, values: dict[str, float]) -> None:
+        self.seq[device.device_id] += 1
+        body = {"ts": datetime.now(UTC).isoformat(), "seq": self.seq[device.device_id], "values": values}
+        self.clients[device.device_id].publish(self.topic(device, "telemetry"), json.dumps(body), qos=1)
+        self.sent += 1
+
+    def tick(self, t: float) -> None:
+        for tanker in self.park.tankers:
+            self.send_reading(tanker.sensor, tank_reading(self.park, tanker, t, self.rng))
+            self.send_reading(tanker.gps, gps_reading(tanker, t, self.rng))
+        for detector in self.park.detectors:
+            values = gas_reading(self.park, detector, t, self.rng)
+            if values is not None:
+                self.send_reading(detector, values)
+
+    def arrival(self, tanker: Tanker, gate: str) -> None:
+        """A whole gate visit: plate, ID cards, faces, weight, waybill, a moment apart."""
+        devs = self.park.gate_devices[gate]
+        events: list[tuple[SimDevice, dict[str, Any]]] = [
+            (devs["anpr_camera"], {"type": "plate", "plate": tanker.plate, "confidence": 0.97}),
+        ]
+        for role, person in (("driver", tanker.driver_id), ("escort", tanker.escort_id)):
+            id_photo, live = self.photos[person] if self.photos else (None, None)
+            if id_photo is None or live is None:
+                continue
+            events.append(
+                (
+                    devs["id_reader"],
+                    {
+                        "type": "id_card",
+                        "role": role,
+                        "id_number": person,
+                        "name": f"{role}{tanker.index + 1}",
+                        "photo_b64": _b64(id_photo),
+                    },
+                )
+            )
+            events.append((devs["face_camera"], {"type": "face", "role": role, "image_b64": _b64(live)}))
+        gross = 15000 + 24000 + self.rng.uniform(-150, 150)
+        events.append((devs["weighbridge"], {"type": "weight", "gross_kg": round(gross, 1)}))
+        events.append((devs["waybill_scanner"], {"type": "waybill", "waybill_no": tanker.waybill_no}))
+        for device, body in events:
+            if self.stop.is_set():
+                return
+            body = {**body, "event_id": str(uuid.uuid4()), "ts": datetime.now(UTC).isoformat()}
+            self.clients[device.device_id].publish(self.topic(device, "event"), json.dumps(body), qos=1)
+            self.stop.wait(self.rng.uniform(0.2, 0.8))
+        self.arrivals += 1
+
+    def run(self, duration_s: float | None) -> dict[str, Any]:
+        self.connect()
+        started = time.monotonic()
+        next_arrival = 2.0
+        next_report = 10.0
+        try:
+            while not self.stop.is_set():
+                t = time.monotonic() - started
+                if duration_s is not None and t >= duration_s:
+                    break
+                self.tick(t)
+                if self.park.tankers and self.park.gates and t >= next_arrival:
+                    tanker = self.rng.choice(self.park.tankers)
+                    gate = self.rng.choice(self.park.gates)
+                    threading.Thread(target=self.arrival, args=(tanker, gate), daemon=True).start()
+                    next_arrival = t + self.arrival_every_s * self.rng.uniform(0.7, 1.3)
+                if t >= next_report:
+                    say(f"{t:.0f} s: {self.sent} readings, {self.arrivals} gate arrivals")
+                    next_report = t + 10
+                self.stop.wait(max(0.0, self.interval_s - (time.monotonic() - started - t)))
+        finally:
+            self.close()
+        return {"readings": self.sent, "arrivals": self.arrivals, "seconds": round(time.monotonic() - started, 1)}
+
+
+def _b64(path: str) -> str:
+    return base64.b64encode(Path(path).read_bytes()).decode()

@@ -11,6 +11,7 @@ from gateway.messages import InboundMessage
 from gateway.mqtt_client import MqttGateway
 from gateway.router import Router
 from hazgate.settings import Settings
+from ingest.retention import RetentionJob
 from ingest.writer import TelemetryWriter
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,10 @@ class GatewayService:
             max_event_bytes=settings.mqtt.max_event_bytes,
         )
 
+        self.retention = RetentionJob(settings.db_url, settings.ingest.retention_days)
+
     def start(self) -> None:
+        self.retention.start()
         self.events.start()
         self.router.start()
         self.mqtt.start()
@@ -45,3 +49,4 @@ class GatewayService:
         self.router.stop()
         self.events.stop()
         self.mqtt.stop()
+        self.retention.stop()

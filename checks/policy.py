@@ -1,0 +1,51 @@
+"""Tunable limits of the checks, with the park's local time.
+
+Passed to every check (``DEFAULT_POLICY`` unless a site configures its own), so tests and sites
+change a limit without touching a check.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class CheckPolicy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # China Standard Time is UTC+8 all year (no daylight saving), so a fixed offset is exact and
+    # needs no tz database. A document's expiry date is a day on this calendar.
+    utc_offset_minutes: int = Field(default=8 * 60, ge=-12 * 60, le=14 * 60)
+    # A document that expires within this many days passes with a warning to renew it: a month
+    # is the usual lead time to book an inspection or a permit renewal.
+    expiry_warning_days: int = Field(default=30, ge=0)
+    # Below this plate-read confidence an officer confirms the plate (review) instead of trusting it.
+    plate_min_confidence: float = Field(default=0.90, ge=0, le=1)
+    # A face distance above the matcher's threshold by at most this much goes to an officer
+    # (review) rather than failing: the threshold is not a sharp line between two people.
+    face_review_margin: float = Field(default=0.05, ge=0)
+    # The weighed net load may exceed the waybill quantity by this much (the larger of the two)
+    # before an officer looks: weighbridges are accurate to about 0.1 %, product densities vary.
+    weight_tolerance_fraction: float = Field(default=0.02, ge=0)
+    weight_tolerance_min_kg: float = Field(default=200.0, ge=0)
+    # GPS trackers of hazardous-goods vehicles report every 30 s while driving; ten minutes of
+    # silence at the gate means the tracker is off or disconnected.
+    gps_max_silence_s: float = Field(default=600.0, gt=0)
+
+    @property
+    def tz(self) -> timezone:
+        return timezone(timedelta(minutes=self.utc_offset_minutes))
+
+    def local_date(self, now: datetime) -> date:
+        """The park's calendar day at ``now``, which must carry a timezone."""
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("checks need a timezone-aware `now`")
+        return now.astimezone(self.tz).date()
+
+    def local_time(self, moment: datetime) -> str:
+        """``moment`` as the park's wall-clock time for messages, like ``2026-05-01 08:30``."""
+        return moment.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
+
+
+DEFAULT_POLICY = CheckPolicy()

@@ -50,7 +50,10 @@ def _error_handlers(app: FastAPI) -> None:
 
 def create_app(settings: Settings, *, gateway: bool = False) -> FastAPI:
     """The API; with gateway=True the MQTT gateway runs in the same process (role `all`)."""
-    pool = AsyncConnectionPool(settings.db_url, open=False, min_size=1, max_size=10)
+    # check=: a connection broken by a database restart is replaced, not handed to a request.
+    pool = AsyncConnectionPool(
+        settings.db_url, open=False, min_size=1, max_size=10, check=AsyncConnectionPool.check_connection
+    )
     gateway_service = GatewayService(settings) if gateway else None
 
     @asynccontextmanager

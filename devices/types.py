@@ -63,5 +63,9 @@ GATE_DEVICE_TYPES = frozenset(
 ALL_METRICS: dict[str, Metric] = {m.name: m for metrics in METRICS.values() for m in metrics}
 
 
+_BY_TYPE: dict[DeviceType, dict[str, Metric]] = {t: {m.name: m for m in METRICS.get(t, ())} for t in DeviceType}
+
+
 def metrics_for(device_type: DeviceType) -> dict[str, Metric]:
-    return {m.name: m for m in METRICS.get(device_type, ())}
+    """The metrics a device type publishes, by name (shared: do not modify)."""
+    return _BY_TYPE[device_type]

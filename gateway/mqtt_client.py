@@ -109,3 +109,17 @@ class MqttGateway:
         # Blocks when the router is behind: paho then stops reading the socket and the broker
         # holds the rest. A deliberate backpressure, not a drop.
         self.inbox.put(msg)
+
+
+def forget_session(settings: Settings, client_id: str) -> None:
+    """End a retired gateway's persistent session, so the broker stops queueing for it.
+
+    A clean-session CONNECT with the same client id discards the stored session and its
+    subscriptions (MQTT 3.1.1 §3.1.2.4).
+    """
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311, clean_session=True)
+    client.username_pw_set(settings.mqtt.username, settings.mqtt_password)
+    client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=10)
+    client.loop_start()
+    client.disconnect()
+    client.loop_stop()

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from gateway.validate import Rejection, Row
+from gateway.validate import Rejection, RejectReason, Row
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,41 @@ class TelemetryWriter:
             self._conn = None
 
     def flush(self, batch: Batch) -> FlushResult:
-        """Write the batch in one transaction. Raises psycopg.Error; the batch is then intact."""
+        """Write the batch in one transaction. Raises psycopg.Error; the batch is then intact.
+
+        A batch the database refuses for its content (not for being unreachable) would be
+        refused forever; its rows are then tried one by one and the refused ones recorded.
+        """
+        try:
+            return self._flush(batch)
+        except (psycopg.DataError, psycopg.IntegrityError) as exc:
+            logger.warning("the database refused a batch (%s); storing it row by row", exc)
+            self._isolate_refused_rows(batch)
+            return self._flush(batch)
+
+    def _isolate_refused_rows(self, batch: Batch) -> None:
+        conn = self._connection()
+        good: list[Row] = []
+        with conn.transaction(force_rollback=True):
+            for row in batch.rows:
+                try:
+                    with conn.transaction(), conn.cursor() as cur:
+                        _copy(cur, "telemetry_staging", [row])
+                    good.append(row)
+                except (psycopg.DataError, psycopg.IntegrityError) as exc:
+                    batch.rejections.append(
+                        Rejection(
+                            RejectReason.STORAGE_REFUSED,
+                            f"seq {row.seq}: the database refused it: {exc}",
+                            "",
+                            row.device_id,
+                            _copy_line(row, "")[:512],
+                            0,
+                        )
+                    )
+        batch.rows[:] = good
+
+    def _flush(self, batch: Batch) -> FlushResult:
         conn = self._connection()
         try:
             with conn.transaction():
@@ -160,4 +194,4 @@ def _copy_line(r: Row, written_at: str) -> str:
     gets here: ids and sites match NAME_RE, metric names come from the catalogue, values are
     finite numbers inside their range, and none of them can hold a tab, newline or backslash."""
     values = ",".join(f'"{k}":{v!r}' for k, v in r.values.items())
-    return f"{r.ts.isoformat()}\t{r.device_id}\t{r.seq}\t{r.site}\t{{{values}}}\t{written_at}\n"
+    return f"{r.ts_text}\t{r.device_id}\t{r.seq}\t{r.site}\t{{{values}}}\t{written_at}\n"

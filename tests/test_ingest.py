@@ -164,3 +164,24 @@ def test_readings_older_than_the_retention_period_are_dropped_and_recent_ones_ke
     assert [r[0] for r in db.execute("SELECT seq FROM telemetry WHERE device_id = 'ret-1'")] == (
         [2] if edition == "apache" else [1, 2]
     )
+
+
+def test_a_batch_the_database_refuses_is_split_and_only_the_bad_row_refused(settings, db):
+    """A value the validator let through but PostgreSQL refuses must not wedge the pipeline."""
+    from gateway.validate import Row
+    from ingest.writer import Batch, TelemetryWriter
+
+    db.execute(
+        "INSERT INTO devices (device_id, site, type, mqtt_password_hash) VALUES ('poison-1', 'p', 'tank_sensor', 'x')"
+    )
+    now = datetime.now(UTC)
+    good = Row(now, now.isoformat(), "poison-1", 1, "p", {"tank_temp_c": 1.0})
+    bad = Row(now, "2026-02-30T00:00:00Z", "poison-1", 2, "p", {"tank_temp_c": 2.0})  # no 30 February
+    batch = Batch(rows=[good, bad], mids=[(1, 1)])
+    writer = TelemetryWriter(settings.db_url)
+    result = writer.flush(batch)
+    writer.close()
+    assert result.inserted == 1 and result.rejected == 1
+    assert [r[0] for r in db.execute("SELECT seq FROM telemetry WHERE device_id = 'poison-1'")] == [1]
+    reasons = db.execute("SELECT reason FROM rejected WHERE device_id = 'poison-1'").fetchall()
+    assert reasons == [("storage_refused",)]

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from gateway.mqtt_client import forget_session
 from tests.fixtures.mqtt import wait_until
 
 TANK = {"tank_pressure_kpa": 640.0, "tank_temp_c": 16.5, "tank_level_pct": 71.0}
@@ -68,6 +69,7 @@ def test_gateway_killed_mid_stream_loses_nothing_and_doubles_nothing(settings, m
     finally:
         gw.terminate()
         gw.wait(10)
+        forget_session(settings, client_id)
 
 
 def test_database_restarted_mid_stream_loses_nothing(gateway, local_services, make_device, db, settings):

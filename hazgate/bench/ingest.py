@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
+from gateway.mqtt_client import forget_session
 from hazgate.bench.common import (
     BenchDevice,
     progress,
@@ -203,6 +204,7 @@ def run_ingest_bench(
         if gateway is not None:
             gateway.terminate()
             gateway.wait(15)
+            forget_session(settings, f"{site}-gateway")
         progress("removing the bench devices and their readings")
         remove_devices(settings, site)
     lost = (sent - distinct) + (lat_sent - lat_distinct)

@@ -1,0 +1,39 @@
+"""ID photo vs live face matching for the gate's personnel check (face_recognition / dlib).
+
+Public API::
+
+    analyze(data, cfg) -> FaceAnalysis          # one usable face, encoded; raises FaceError
+    verify(data_a, data_b, cfg) -> VerifyResult # {match, distance, threshold}
+    compare(a, b, cfg) -> VerifyResult          # analyses or stored encodings
+    distance(enc_a, enc_b) -> float
+    check_liveness(frames, cfg) -> LivenessResult
+
+Importing this package is cheap: OpenCV, numpy and the dlib models load on first use
+(or in ``warm_up()`` at service start). See docs/faces.md.
+"""
+
+from __future__ import annotations
+
+from gateway.faces.config import FaceSettings, LivenessSettings
+from gateway.faces.errors import FaceError, FaceUnusableError, ImageInputError
+from gateway.faces.liveness import check_liveness
+from gateway.faces.models import FaceAnalysis, FaceBox, LivenessResult, VerifyResult
+from gateway.faces.vision import analyze, compare, distance, verify, warm_up
+
+__all__ = [
+    "FaceAnalysis",
+    "FaceBox",
+    "FaceError",
+    "FaceSettings",
+    "FaceUnusableError",
+    "ImageInputError",
+    "LivenessResult",
+    "LivenessSettings",
+    "VerifyResult",
+    "analyze",
+    "check_liveness",
+    "compare",
+    "distance",
+    "verify",
+    "warm_up",
+]

@@ -1,0 +1,110 @@
+"""Tunables of the face engine. Nested into the root settings as ``settings.faces``.
+
+Every default below was chosen from measurements on the photos in ``../shared/faces`` with
+face_recognition 1.3 / dlib 20 (HOG detector, 68-point landmarks, ResNet encoder); the
+comment next to each says what was measured. See docs/faces.md for the numbers.
+Environment example: ``HAZGATE_FACES__MATCH_THRESHOLD=0.5``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MIB = 1024 * 1024
+
+UpsamplePolicy = Literal["never", "when_none_found", "always"]
+
+
+class LivenessSettings(BaseModel):
+    """Signs of life in a short burst of frames from the face camera."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # A blink lasts 100-400 ms; at the 5-15 fps of a gate burst three frames are the least
+    # that can show open-closed-open, and fifteen (1-3 s) is as long as a driver should wait.
+    min_frames: int = Field(default=3, ge=3)
+    max_frames: int = Field(default=15, ge=3)
+    # Head movement: the median displacement of the jaw, brow and nose landmarks against the
+    # first frame, in units of the distance between the eye centres. Identical frames measure
+    # 0; a still picture re-encoded at JPEG quality 70-95 with 1 px jitter measured up to
+    # 0.036; a head drifting 2 px per frame in a 1280x720 frame measured 0.08-0.26.
+    min_motion: float = Field(default=0.06, gt=0)
+    # Blink: a middle frame's eye aspect ratio (EAR) falls to at most this fraction of the
+    # open value seen both before and after it. Re-encoding noise moved EAR by up to 12 %
+    # (ratio 0.88); a real blink more than halves it (Soukupová & Čech 2016); eyes painted
+    # shut on our photos gave 0.35-0.70 on four faces but only 0.81-0.85 on three others,
+    # where dlib kept the eye shape it expects (see docs/faces.md).
+    blink_ratio: float = Field(default=0.75, gt=0, lt=1)
+    # A moving printed photo passes the motion test (it is rigid movement); deployments that
+    # want more can insist on a blink, at the price of asking drivers to blink on purpose.
+    require_blink: bool = False
+    # Search the next frame only around the face of the previous one: the box grown by this
+    # fraction of its size on each side. 0.5 allows the head to move half a face between
+    # frames, far more than at 5 fps, and keeps tracking ~10x cheaper than a full search.
+    track_margin: float = Field(default=0.5, gt=0, le=2)
+
+    @model_validator(mode="after")
+    def _frames_ordered(self) -> LivenessSettings:
+        if self.min_frames > self.max_frames:
+            raise ValueError(f"liveness.min_frames ({self.min_frames}) > liveness.max_frames ({self.max_frames})")
+        return self
+
+
+class FaceSettings(BaseModel):
+    """The face matching engine: input bounds, detection, quality gates and the threshold."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Same person when the encoding distance is <= this. On pairs.csv genuine pairs measure
+    # 0.26-0.52 and impostors 0.66-1.12; face_recognition's default is 0.6. 0.55 keeps a
+    # margin of 0.11 below the closest stranger: we would rather send a true driver to an
+    # officer than open the barrier for someone else.
+    match_threshold: float = Field(default=0.55, gt=0, lt=2)
+
+    # Refused before decoding. Gate frames are 100-400 KiB (MQTT payloads are capped at
+    # 256 KiB by default); 8 MiB still admits a phone or scanner photo for the registry.
+    max_image_bytes: int = Field(default=8 * MIB, ge=1024)
+    # Read from the header before decoding, so a small PNG that claims 50000x50000 pixels
+    # cannot make us allocate gigabytes. 24 MP covers a 6000x4000 camera (72 MB as RGB).
+    max_image_pixels: int = Field(default=24_000_000, ge=10_000)
+
+    # Faces are searched in a copy scaled down to this longest side; landmarks and encodings
+    # use the full-resolution image. HOG time grows with pixels: a 2048x1364 photo takes
+    # 240 ms at full size and 100 ms at 1280. At 1280 every face in the test set is still
+    # found (the smallest, in the 3-face photo, is ~160 px there); at 960 one was lost.
+    detect_max_side_px: int = Field(default=1280, ge=160)
+    # HOG upsampling: 0 finds faces down to ~70 px, each upsample halves that but costs ~4x
+    # the time and adds false positives: with 1 the mission patch on the astronaut's suit
+    # becomes a second "face". "when_none_found" searches at 0 and upsamples only if nothing
+    # was found, which gives exactly one face on every test photo.
+    upsample: UpsamplePolicy = "when_none_found"
+
+    # Face box (the larger side, in original pixels) below which we refuse. Distances stay
+    # honest down to ~40 px (impostors never came closer than 0.66) but genuine distances
+    # climb towards the threshold (0.52 -> 0.54), so a small face risks refusing the right
+    # person without saying why. 60 px keeps a 320x240 crop (104 px face) usable, and a
+    # head-and-shoulders photo the size of an ID-card chip image (102x126 px) measures 72 px.
+    min_face_px: int = Field(default=60, ge=20)
+    # Variance of the Laplacian of the face, rescaled to 128x128 grey. Sharp test photos
+    # measure 79-1544 (79: a video still); a Gaussian blur of sigma 8 gives 2-17.
+    min_sharpness: float = Field(default=30.0, ge=0)
+    # Mean grey level of the face box, 0-255. Test photos measure 95-187 across skin tones
+    # and lighting; the bounds only catch a face lost in the dark or burnt out by a flash.
+    min_brightness: float = Field(default=40.0, ge=0, le=255)
+    max_brightness: float = Field(default=225.0, ge=0, le=255)
+    # Re-sampled encodings averaged per face: N times slower for a slightly steadier value.
+    # 1 reproduces the distances of reference_distances.csv.
+    num_jitters: int = Field(default=1, ge=1, le=100)
+
+    liveness: LivenessSettings = Field(default_factory=LivenessSettings)
+
+    @model_validator(mode="after")
+    def _brightness_ordered(self) -> FaceSettings:
+        if self.min_brightness >= self.max_brightness:
+            raise ValueError(
+                f"faces.min_brightness ({self.min_brightness}) must be below "
+                f"faces.max_brightness ({self.max_brightness})"
+            )
+        return self

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
 
-from api.routes import devices, rejected
+from api.routes import ROUTERS
 from gateway.service import GatewayService
 from hazgate import __version__
 from hazgate.mqtt_probe import probe_broker
@@ -73,8 +73,8 @@ def create_app(settings: Settings, *, gateway: bool = False) -> FastAPI:
     app.state.pool = pool
     app.state.gateway = gateway_service
     _error_handlers(app)
-    app.include_router(devices.router)
-    app.include_router(rejected.router)
+    for router in ROUTERS:
+        app.include_router(router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

@@ -22,7 +22,7 @@ import psycopg
 
 from gateway.device_cache import DeviceCache
 from gateway.messages import InboundMessage
-from gateway.validate import KnownDevice, RejectReason, Verdict, validate
+from gateway.validate import KnownDevice, RejectReason, Row, Verdict, validate
 from ingest.writer import Batch, TelemetryWriter
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,19 @@ RETRY_MIN_S = 0.2
 RETRY_MAX_S = 5.0
 
 Ack = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBatch:
+    """What one committed batch added: for listeners on the live stream (alert rules)."""
+
+    rows: list[Row]
+    statuses: dict[str, tuple[str, datetime]]  # device_id -> (state, when)
+    devices: dict[str, KnownDevice]  # the devices the rows and statuses came from
+
+
+# A listener runs on the writer thread right after the commit: it must hand off and return.
+StoredListener = Callable[[StoredBatch], None]
 
 
 class EventSink(Protocol):
@@ -77,6 +90,7 @@ class Router:
         self.max_payload_bytes = max_payload_bytes
         self.max_event_bytes = max_event_bytes
         self.stats = RouterStats()
+        self.listeners: list[StoredListener] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.run, name="hazgate-router", daemon=True)
         # Validation (this process) and the database (another) work in parallel: while one
@@ -166,7 +180,19 @@ class Router:
         self.stats.last_flush_error = None
         for mid, qos in batch.mids:
             self.ack(mid, qos)
+        if self.listeners and (batch.rows or batch.statuses):
+            self._notify(batch)
         batch.clear()
+
+    def _notify(self, batch: Batch) -> None:
+        known = self.devices.snapshot()
+        ids = {r.device_id for r in batch.rows} | set(batch.statuses)
+        stored = StoredBatch(list(batch.rows), dict(batch.statuses), {i: known[i] for i in ids if i in known})
+        for listener in self.listeners:
+            try:
+                listener(stored)
+            except Exception:  # one broken listener must not stop storage; logged with its trace
+                logger.exception("a stored-batch listener failed")
 
 
 def _unknown_device(verdict: Verdict) -> bool:

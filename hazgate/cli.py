@@ -82,6 +82,24 @@ def cmd_devices(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return result
 
 
+# -- registry -----------------------------------------------------------------------------
+def cmd_registry(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from pathlib import Path
+
+    from registry.importer import ImportRefused, import_file
+
+    try:
+        return import_file(settings.db_url, Path(args.file), settings.faces)
+    except ImportRefused as exc:
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)  # noqa: T201
+        if args.json:
+            print(json.dumps({"error": "import_refused", "message": exc.message,  # noqa: T201
+                              "problems": [p.model_dump(mode="json") for p in exc.problems]}, ensure_ascii=False))
+            raise SystemExit(1) from exc
+        raise
+
+
 # -- users --------------------------------------------------------------------------------
 def cmd_users(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     import psycopg
@@ -213,6 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
     lst = dsub.add_parser("list")
     lst.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_devices)
+
+    p = sub.add_parser("registry", help="carriers, vehicles, tanks, personnel, waybills")
+    rsub = p.add_subparsers(dest="action", required=True)
+    a = rsub.add_parser("import", help="import a registry file (all rows valid, or nothing is imported)")
+    a.add_argument("file")
+    a.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_registry)
 
     p = sub.add_parser("users", help="API users and their keys")
     usub = p.add_subparsers(dest="action", required=True)

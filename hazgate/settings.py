@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.faces.config import FaceSettings
 from hazgate.errors import ConfigError
 
 # Loopback ports chosen away from the system defaults (5432, 1883) so a distribution's own
@@ -74,6 +75,15 @@ class IngestSettings(BaseModel):
     retention_days: int = Field(90, ge=1)
 
 
+class GateSettings(BaseModel):
+    # A visit with no new event for this long is closed (the tanker left or never finished).
+    visit_timeout_s: float = Field(600.0, gt=0)
+    # Face and ID-card images captured at the gate are biometric data: kept this long only.
+    image_retention_days: int = Field(30, ge=1)
+    # Threads doing face work; each holds ~100 MB of dlib models. Two cores: one or two.
+    face_workers: int = Field(2, ge=1, le=8)
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
 
@@ -96,6 +106,8 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)  # type: ignore[arg-type]
     ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
     api: ApiSettings = Field(default_factory=ApiSettings)
+    gate: GateSettings = Field(default_factory=GateSettings)  # type: ignore[arg-type]
+    faces: FaceSettings = Field(default_factory=FaceSettings)
 
     @model_validator(mode="after")
     def _point_at_local_services(self) -> Settings:

@@ -32,9 +32,9 @@ class LivenessSettings(BaseModel):
     # 0.036; a head drifting 2 px per frame in a 1280x720 frame measured 0.08-0.26.
     min_motion: float = Field(default=0.06, gt=0)
     # Blink: a middle frame's eye aspect ratio (EAR) falls to at most this fraction of the
-    # open value seen both before and after it. Re-encoding noise moved EAR by up to 12 %
-    # (ratio 0.88); a real blink more than halves it (Soukupová & Čech 2016); eyes painted
-    # shut on our photos gave 0.35-0.70 on four faces but only 0.81-0.85 on three others,
+    # open value seen both before and after it. Re-encoding noise moved EAR by up to 13 %
+    # (ratio 0.87); a real blink more than halves it (Soukupová & Čech 2016); eyes painted
+    # shut on our photos gave 0.35-0.69 on four faces but only 0.81-0.85 on three others,
     # where dlib kept the eye shape it expects (see docs/faces.md).
     blink_ratio: float = Field(default=0.75, gt=0, lt=1)
     # A moving printed photo passes the motion test (it is rigid movement); deployments that

@@ -11,7 +11,7 @@ Pipeline of :func:`analyze`:
 5. the 128-d encoding, computed on the full-resolution image.
 
 cv2, numpy and face_recognition are imported inside the functions: importing
-``gateway.faces`` stays cheap, and face_recognition loads its dlib models (~100 MB, ~0.5 s)
+``gateway.faces`` stays cheap, and face_recognition loads its dlib models (~130 MB, 2-3 s)
 only when first used, or in :func:`warm_up` at service start.
 """
 

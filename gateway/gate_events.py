@@ -23,8 +23,9 @@ from ingest.writer import write_rejections
 logger = logging.getLogger(__name__)
 
 Ack = Callable[[int, int], None]
-# Called with each newly stored event (a redelivery is not new), images included.
-OnEvent = Callable[[KnownDevice, dict[str, Any]], None]
+# Called with each newly stored event (a redelivery is not new), images included, and the
+# time.time() the message reached the gateway (decision latency is measured from it).
+OnEvent = Callable[[KnownDevice, dict[str, Any], float], None]
 RETRY_S = 1.0
 
 
@@ -71,7 +72,7 @@ class GateEventStore:
             self.ack(msg.mid, msg.qos)
             if new_event is not None and self.on_event is not None:
                 try:
-                    self.on_event(device, new_event)
+                    self.on_event(device, new_event, msg.received_at)
                 except Exception:  # the pipeline must outlive one bad event; it is logged with its trace
                     logger.exception("gate pipeline failed on event %s", new_event.get("event_id"))
 

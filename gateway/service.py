@@ -6,7 +6,8 @@ import logging
 import queue
 
 from gateway.device_cache import DeviceCache
-from gateway.gate_events import GateEventStore, OnEvent
+from gateway.gate_events import GateEventStore
+from gateway.gate_pipeline import GatePipeline
 from gateway.messages import InboundMessage
 from gateway.mqtt_client import MqttGateway
 from gateway.router import Router
@@ -18,11 +19,18 @@ logger = logging.getLogger(__name__)
 
 
 class GatewayService:
-    def __init__(self, settings: Settings, *, on_event: OnEvent | None = None, client_id: str | None = None) -> None:
+    def __init__(self, settings: Settings, *, client_id: str | None = None) -> None:
         self.settings = settings
         self.inbox: queue.Queue[InboundMessage] = queue.Queue(settings.ingest.queue_max)
         self.mqtt = MqttGateway(settings, self.inbox, client_id=client_id)
-        self.events = GateEventStore(settings.db_url, self.mqtt.ack, on_event)
+        self.gate = GatePipeline(
+            settings.db_url,
+            self._publish,
+            settings.faces,
+            visit_timeout_s=settings.gate.visit_timeout_s,
+            face_workers=settings.gate.face_workers,
+        )
+        self.events = GateEventStore(settings.db_url, self.mqtt.ack, self.gate.on_event)
         self.router = Router(
             self.inbox,
             TelemetryWriter(settings.db_url),
@@ -35,10 +43,16 @@ class GatewayService:
             max_event_bytes=settings.mqtt.max_event_bytes,
         )
 
-        self.retention = RetentionJob(settings.db_url, settings.ingest.retention_days)
+        self.retention = RetentionJob(
+            settings.db_url, settings.ingest.retention_days, image_retention_days=settings.gate.image_retention_days
+        )
+
+    def _publish(self, topic: str, payload: bytes, retain: bool) -> None:
+        self.mqtt.publish(topic, payload, qos=1, retain=retain)
 
     def start(self) -> None:
         self.retention.start()
+        self.gate.start()
         self.events.start()
         self.router.start()
         self.mqtt.start()
@@ -48,5 +62,6 @@ class GatewayService:
         # unacknowledged for the broker to redeliver.
         self.router.stop()
         self.events.stop()
+        self.gate.stop()
         self.mqtt.stop()
         self.retention.stop()

@@ -82,6 +82,14 @@ def cmd_devices(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return result
 
 
+# -- faces --------------------------------------------------------------------------------
+def cmd_faces(args: argparse.Namespace, settings: Settings) -> None:
+    """The faces CLI prints its own JSON (contract) and sets the exit code itself."""
+    code = args.func(args, settings.faces)
+    if code:
+        raise SystemExit(code)
+
+
 # -- registry -----------------------------------------------------------------------------
 def cmd_registry(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from pathlib import Path
@@ -94,8 +102,16 @@ def cmd_registry(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)  # noqa: T201
         if args.json:
-            print(json.dumps({"error": "import_refused", "message": exc.message,  # noqa: T201
-                              "problems": [p.model_dump(mode="json") for p in exc.problems]}, ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "error": "import_refused",
+                        "message": exc.message,  # noqa: T201
+                        "problems": [p.model_dump(mode="json") for p in exc.problems],
+                    },
+                    ensure_ascii=False,
+                )
+            )
             raise SystemExit(1) from exc
         raise
 
@@ -231,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     lst = dsub.add_parser("list")
     lst.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_devices)
+
+    from gateway.faces.cli import add_faces_parser
+
+    faces = add_faces_parser(sub)
+    faces.set_defaults(handler=cmd_faces)
 
     p = sub.add_parser("registry", help="carriers, vehicles, tanks, personnel, waybills")
     rsub = p.add_subparsers(dest="action", required=True)

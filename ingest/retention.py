@@ -30,10 +30,26 @@ def drop_old_chunks(conn: psycopg.Connection, retention_days: int) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
+def purge_gate_images(conn: psycopg.Connection, days: int) -> int:
+    """Biometric images captured at the gate are kept `days` only; encodings and distances stay."""
+    cur = conn.execute("DELETE FROM gate_images WHERE captured_at < now() - make_interval(days => %s)", (days,))
+    if cur.rowcount:
+        logger.info("retention: deleted %d gate images older than %d days", cur.rowcount, days)
+    return cur.rowcount
+
+
 class RetentionJob:
-    def __init__(self, conninfo: str, retention_days: int, interval_s: float = RETENTION_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        retention_days: int,
+        interval_s: float = RETENTION_INTERVAL_S,
+        *,
+        image_retention_days: int | None = None,
+    ) -> None:
         self.conninfo = conninfo
         self.retention_days = retention_days
+        self.image_retention_days = image_retention_days
         self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hazgate-retention", daemon=True)
@@ -47,6 +63,8 @@ class RetentionJob:
 
     def run_once(self) -> list[str]:
         with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as conn:
+            if self.image_retention_days is not None:
+                purge_gate_images(conn, self.image_retention_days)
             if edition(conn) == "timescale":
                 return []  # the database's own retention policy does it
             dropped = drop_old_chunks(conn, self.retention_days)

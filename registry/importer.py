@@ -17,7 +17,14 @@ from gateway.faces import FaceError, FaceSettings, analyze
 from hazgate.errors import HazgateError
 from registry import store
 from registry.models import RegistryFile
-from registry.validation import RowError, Section, Severity, references_to_resolve, resolve_references, validate_registry
+from registry.validation import (
+    RowError,
+    Section,
+    Severity,
+    references_to_resolve,
+    resolve_references,
+    validate_registry,
+)
 
 Progress = Callable[[str], None]
 

@@ -1,0 +1,59 @@
+"""Face evidence for one role at the gate: live face vs ID-card photo and vs the enrolled photo."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from checks import FaceEvidence, FaceProblem
+from gateway.faces import FaceAnalysis, FaceError, FaceSettings, analyze, check_liveness, distance
+from gateway.gate_visit import FaceInput
+
+logger = logging.getLogger(__name__)
+
+
+def _problem(exc: FaceError, which: str) -> tuple[FaceProblem, str]:
+    code = FaceProblem.FACE_NOT_FOUND if exc.code == "face_not_found" else FaceProblem.FACE_QUALITY
+    return code, f"{which}: {exc.message}"
+
+
+def analyze_card(id_photo: bytes, cfg: FaceSettings) -> FaceAnalysis | FaceError:
+    """The ID-card photo's face, done as soon as the card is read (before the live face arrives)."""
+    try:
+        return analyze(id_photo, cfg)
+    except FaceError as exc:
+        return exc
+
+
+def face_evidence(
+    card: FaceAnalysis | FaceError, face: FaceInput, enrolled: tuple[float, ...] | None, cfg: FaceSettings
+) -> tuple[FaceEvidence, dict[str, float]]:
+    """The comparison, and how long each part took (ms), for the inspection's timings."""
+    timings: dict[str, float] = {}
+    if isinstance(card, FaceError):
+        problem, message = _problem(card, "ID card photo")
+        return FaceEvidence(threshold=cfg.match_threshold, problem=problem, problem_message=message), timings
+    live_bytes = face.image if face.image is not None else face.frames[len(face.frames) // 2]
+    t1 = time.perf_counter()
+    try:
+        live = analyze(live_bytes, cfg)
+    except FaceError as exc:
+        problem, message = _problem(exc, "live face")
+        return FaceEvidence(threshold=cfg.match_threshold, problem=problem, problem_message=message), timings
+    timings["live_face_ms"] = (time.perf_counter() - t1) * 1000
+    alive = None
+    if face.frames:
+        t2 = time.perf_counter()
+        try:
+            alive = check_liveness(face.frames, cfg).alive
+        except FaceError as exc:
+            logger.info("liveness burst unusable: %s", exc)
+            alive = False
+        timings["liveness_ms"] = (time.perf_counter() - t2) * 1000
+    evidence = FaceEvidence(
+        threshold=cfg.match_threshold,
+        distance_to_id_photo=round(distance(card.encoding, live.encoding), 4),
+        distance_to_enrolled=round(distance(enrolled, live.encoding), 4) if enrolled else None,
+        liveness=alive,
+    )
+    return evidence, timings

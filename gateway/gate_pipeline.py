@@ -149,10 +149,10 @@ class GatePipeline:
     def _visit_for(self, device: KnownDevice, event: dict[str, Any], now: datetime) -> Visit:
         key = (device.site, device.gate_id or "")
         visit = self.visits.get(key)
-        if visit is not None and event["type"] == "plate" and visit.plate is not None:
-            if not same_plate(visit, event["plate"]):
-                self._close(visit, "new_plate")  # the next tanker is at the gate
-                visit = None
+        new_plate = event["type"] == "plate" and visit is not None and visit.plate is not None
+        if visit is not None and new_plate and not same_plate(visit, event["plate"]):
+            self._close(visit, "new_plate")  # the next tanker is at the gate
+            visit = None
         if visit is None:
             visit = Visit(site=device.site, gate_id=device.gate_id or "", opened_at=now)
             self.visits[key] = visit

@@ -102,11 +102,11 @@ def cmd_registry(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)  # noqa: T201
         if args.json:
-            print(
+            print(  # noqa: T201
                 json.dumps(
                     {
                         "error": "import_refused",
-                        "message": exc.message,  # noqa: T201
+                        "message": exc.message,
                         "problems": [p.model_dump(mode="json") for p in exc.problems],
                     },
                     ensure_ascii=False,

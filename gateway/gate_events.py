@@ -39,6 +39,7 @@ class GateEventStore:
         self._thread = threading.Thread(target=self._run, name="hazgate-gate-events", daemon=True)
         self.stored = 0
         self.duplicates = 0
+        self._conn: psycopg.Connection | None = None
 
     def submit(self, msg: InboundMessage, device: KnownDevice, event: dict[str, object]) -> None:
         self.inbox.put((msg, device, event))
@@ -52,6 +53,13 @@ class GateEventStore:
 
     def _run(self) -> None:
         conn: psycopg.Connection | None = None
+        try:
+            self._loop(conn)
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+
+    def _loop(self, conn: psycopg.Connection | None) -> None:
         while not self._stop.is_set():
             try:
                 msg, device, event = self.inbox.get(timeout=0.2)
@@ -60,7 +68,7 @@ class GateEventStore:
             while not self._stop.is_set():
                 try:
                     if conn is None or conn.closed:
-                        conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
+                        conn = self._conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
                     new_event = self._store(conn, msg, device, event)
                     break
                 except psycopg.OperationalError as exc:

@@ -32,8 +32,9 @@ Progress = Callable[[str], None]
 class ImportRefused(HazgateError):
     def __init__(self, problems: list[RowError]) -> None:
         errors = [p for p in problems if p.severity is Severity.ERROR]
+        listed = "".join(f"\n  {p}" for p in errors[:5]) + ("\n  ..." if len(errors) > 5 else "")
         super().__init__(
-            f"the registry file has {len(errors)} error(s); nothing was imported",
+            f"the registry file has {len(errors)} error(s); nothing was imported:{listed}",
             hint="fix the rows listed and import the file again",
         )
         self.problems = problems

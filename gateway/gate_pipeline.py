@@ -244,17 +244,18 @@ class GatePipeline:
     def _decide(self, visit: Visit, now: datetime) -> Decision:
         faces_running = bool(visit.faces_due())
         decision = evaluate(build_facts(visit, self._lookups(visit)), now)
-        published_at = time.time()
-        latency_ms = (published_at - visit.last_event_at) * 1000
+        final = decision.result.value != "pending"
+        if final:
+            visit.decided_at = visit.decided_at or now
+        # Stored before it is published: whoever reacts to the decision can read the record.
+        latency_ms = (time.time() - visit.last_event_at) * 1000
+        self._store(visit, decision, latency_ms, now)
         message = decision_message(visit, decision, latency_ms, faces_running)
         self.publish(f"hazgate/v1/{visit.site}/gates/{visit.gate_id}/decision", message, True)
-        final = decision.result.value != "pending"
         if final:
             command = "open" if decision.result.value == "pass" else "hold"
             barrier = json.dumps({"command": command, "inspection_id": str(visit.id)}).encode()
             self.publish(f"hazgate/v1/{visit.site}/gates/{visit.gate_id}/barrier", barrier, False)
-            visit.decided_at = visit.decided_at or now
-        self._store(visit, decision, latency_ms, now)
         self.decisions += 1
         self._notify(visit, decision, now, final)
         return decision

@@ -236,3 +236,47 @@ def test_redelivered_gate_events_do_not_open_a_second_inspection(gate, crew, reg
     decision = gate.kiosk.final_decision(crew.plate)
     count = db.execute("SELECT count(*) FROM inspections WHERE plate = %s", (crew.plate,)).fetchone()[0]
     assert count == 1 and decision["result"] == "pass"
+
+
+def test_an_officer_overrides_a_failed_inspection_with_a_reason_and_it_is_audited(
+    gate, crew, register, api, db, settings
+):
+    crew.vehicle["tank"]["inspection_expires"] = days(-1)
+    register(crew)
+    gate.arrive(crew)
+    decision = gate.kiosk.final_decision(crew.plate)
+    assert decision["result"] == "fail"
+    url = f"/api/v1/inspections/{decision['inspection_id']}"
+    assert api.get(url).json()["effective_result"] == "fail"
+
+    too_short = api.post(f"{url}/override", json={"result": "pass", "reason": "ok"})
+    assert too_short.status_code == 422 and too_short.json()["error"]["code"] == "invalid_request"
+
+    import psycopg
+
+    from api.auth import add_user
+
+    with psycopg.connect(settings.db_url) as conn:
+        kiosk_key = add_user(conn, f"kiosk-{crew.plate}", "kiosk", gate.site, gate.gate_id)["api_key"]
+    as_kiosk = api.post(
+        f"{url}/override",
+        json={"result": "pass", "reason": "the certificate was renewed"},
+        headers={"Authorization": f"Bearer {kiosk_key}"},
+    )
+    assert as_kiosk.status_code == 403
+
+    done = api.post(
+        f"{url}/override", json={"result": "pass", "reason": "tank re-inspected today, paper certificate seen"}
+    )
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert body["result"] == "fail" and body["effective_result"] == "pass" and body["override_by"]
+    audit = db.execute(
+        "SELECT action, detail FROM inspection_audit WHERE inspection_id = %s", (decision["inspection_id"],)
+    ).fetchall()
+    assert audit[0][0] == "override" and audit[0][1]["to"] == "pass"
+
+    listed = api.get("/api/v1/inspections", params={"plate": crew.plate}).json()
+    assert [i["id"] for i in listed] == [decision["inspection_id"]]
+    kiosk_list = api.get("/api/v1/inspections", headers={"Authorization": f"Bearer {kiosk_key}"}).json()
+    assert {(i["site"], i["gate_id"]) for i in kiosk_list} == {(gate.site, gate.gate_id)}

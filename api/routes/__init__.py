@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import devices, rejected
+from api.routes import devices, inspections, rejected
 
-ROUTERS: list[APIRouter] = [devices.router, rejected.router]
+ROUTERS: list[APIRouter] = [devices.router, rejected.router, inspections.router]

@@ -12,7 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
 
+from alerts.service import AlertService
 from api.routes import ROUTERS
+from api.stream import Broadcaster, PgRelay
 from gateway.service import GatewayService
 from hazgate import __version__
 from hazgate.mqtt_probe import probe_broker
@@ -55,10 +57,19 @@ def create_app(settings: Settings, *, gateway: bool = False) -> FastAPI:
         settings.db_url, open=False, min_size=1, max_size=10, check=AsyncConnectionPool.check_connection
     )
     gateway_service = GatewayService(settings) if gateway else None
+    # Alerting (issue 5): rules run on the gateway's stored stream, so only beside a gateway.
+    alert_service = AlertService(settings) if gateway_service is not None else None
+    if alert_service is not None and gateway_service is not None:
+        gateway_service.router.listeners.append(alert_service.on_stored)
+    broadcaster = Broadcaster()
+    relay = PgRelay(settings.db_url, broadcaster)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await pool.open(wait=False)
+        relay.start()
+        if alert_service is not None:
+            alert_service.start()  # before the gateway, so the first batch finds it listening
         if gateway_service is not None:
             gateway_service.start()
         try:
@@ -66,12 +77,17 @@ def create_app(settings: Settings, *, gateway: bool = False) -> FastAPI:
         finally:
             if gateway_service is not None:
                 await asyncio.to_thread(gateway_service.stop)
+            if alert_service is not None:
+                await asyncio.to_thread(alert_service.stop)  # after the gateway's last batch
+            await relay.stop()
             await pool.close()
 
     app = FastAPI(title="hazgate", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.pool = pool
     app.state.gateway = gateway_service
+    app.state.alerts = alert_service
+    app.state.broadcaster = broadcaster
     _error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

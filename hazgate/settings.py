@@ -88,6 +88,45 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
 
 
+class AlertsSettings(BaseModel):
+    """Alerting adapters (alerts/service.py, alerts/delivery.py); see docs/alerts.md."""
+
+    # Absence, dwell, escalation, repeats and ended silences are checked this often; it also
+    # bounds how long a rule changed through the API takes when the change notice is missed.
+    tick_interval_s: float = Field(1.0, gt=0)
+    # Escalation tier n goes out escalation_after_s[n-1] seconds after the firing notification
+    # when nobody acknowledged; subscriptions with "tier": n receive it.
+    escalation_after_s: list[float] = Field(default_factory=lambda: [300.0, 900.0])
+    # Repeat notifications while firing and unacknowledged; null: no repeats.
+    repeat_interval_s: float | None = Field(1800.0, gt=0)
+    notify_acknowledged: bool = False
+    # Webhook targets on loopback / private networks (the park's own duty systems) are allowed;
+    # a deployment taking subscriptions from outside turns these off.
+    allow_loopback_webhooks: bool = True
+    allow_private_webhooks: bool = True
+    # Timeout of one send (webhook POST, broker PUBACK, SMTP session).
+    webhook_timeout_s: float = Field(5.0, gt=0)
+    # Failed sends are retried until accepted: after about 1, 2, 4 ... s, then every retry_max_s.
+    retry_base_s: float = Field(1.0, gt=0)
+    retry_max_s: float = Field(300.0, gt=0)
+    delivery_workers: int = Field(4, ge=1, le=64)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_from: str = "hazgate@localhost"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    # StoredBatches waiting for evaluation; when full the ingest writer waits up to
+    # queue_put_timeout_s, then the batch is left to the catch-up from the database.
+    queue_max: int = Field(1000, ge=1)
+    queue_put_timeout_s: float = Field(0.5, ge=0)
+    # The evaluation state is saved with every alert change, and otherwise this often.
+    checkpoint_interval_s: float = Field(1.0, gt=0)
+    # After a crash or an overflow, readings stored but not evaluated are replayed from the
+    # database, at most this far back.
+    replay_max_s: float = Field(3600.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HAZGATE_",
@@ -106,6 +145,7 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)  # type: ignore[arg-type]
     ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
     api: ApiSettings = Field(default_factory=ApiSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)  # type: ignore[arg-type]
     gate: GateSettings = Field(default_factory=GateSettings)  # type: ignore[arg-type]
     faces: FaceSettings = Field(default_factory=FaceSettings)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
+from pydantic import BaseModel, ConfigDict
+
 from checks import FaceEvidence, FaceProblem
 from gateway.faces import FaceAnalysis, FaceError, FaceSettings, analyze, check_liveness, distance
 from gateway.gate_visit import FaceInput
@@ -12,25 +14,37 @@ from gateway.gate_visit import FaceInput
 logger = logging.getLogger(__name__)
 
 
-def _problem(exc: FaceError, which: str) -> tuple[FaceProblem, str]:
+class FaceFailure(BaseModel):
+    """Why an image gave no usable face (a plain value: it crosses process boundaries)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    message: str
+
+
+CardResult = FaceAnalysis | FaceFailure
+
+
+def _problem(exc: FaceError | FaceFailure, which: str) -> tuple[FaceProblem, str]:
     code = FaceProblem.FACE_NOT_FOUND if exc.code == "face_not_found" else FaceProblem.FACE_QUALITY
     return code, f"{which}: {exc.message}"
 
 
-def analyze_card(id_photo: bytes, cfg: FaceSettings) -> FaceAnalysis | FaceError:
+def analyze_card(id_photo: bytes, cfg: FaceSettings) -> CardResult:
     """The ID-card photo's face, done as soon as the card is read (before the live face arrives)."""
     try:
         return analyze(id_photo, cfg)
     except FaceError as exc:
-        return exc
+        return FaceFailure(code=exc.code, message=exc.message)
 
 
 def face_evidence(
-    card: FaceAnalysis | FaceError, face: FaceInput, enrolled: tuple[float, ...] | None, cfg: FaceSettings
+    card: CardResult, face: FaceInput, enrolled: tuple[float, ...] | None, cfg: FaceSettings
 ) -> tuple[FaceEvidence, dict[str, float]]:
     """The comparison, and how long each part took (ms), for the inspection's timings."""
     timings: dict[str, float] = {}
-    if isinstance(card, FaceError):
+    if isinstance(card, FaceFailure):
         problem, message = _problem(card, "ID card photo")
         return FaceEvidence(threshold=cfg.match_threshold, problem=problem, problem_message=message), timings
     live_bytes = face.image if face.image is not None else face.frames[len(face.frames) // 2]

@@ -11,12 +11,14 @@ import base64
 import binascii
 import json
 import logging
+import multiprocessing
 import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,8 +35,8 @@ from checks import (
     VehicleStatusFacts,
     evaluate,
 )
-from gateway.face_match import analyze_card, face_evidence
-from gateway.faces import FaceAnalysis, FaceError, FaceSettings
+from gateway.face_match import CardResult, analyze_card, face_evidence
+from gateway.faces import FaceSettings, warm_up
 from gateway.gate_visit import ROLES, Lookups, Visit, build_facts, same_plate
 from gateway.validate import KnownDevice
 from registry import store
@@ -98,15 +100,20 @@ class GatePipeline:
         self.inbox: queue.Queue[_Event | _FacesDone] = queue.Queue(QUEUE_MAX)
         self.visits: dict[tuple[str, str], Visit] = {}
         self.listeners: list[Callable[[InspectionUpdate], None]] = []
-        self._pool = ThreadPoolExecutor(face_workers, thread_name_prefix="hazgate-faces")
+        self.face_workers = face_workers
+        self._pool = _face_pool(face_workers)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hazgate-gate", daemon=True)
         self._conn: psycopg.Connection | None = None
-        self._cards: dict[str, Future[FaceAnalysis | FaceError]] = {}  # ID-card photo work by event id
+        self._cards: dict[str, Future[CardResult]] = {}  # ID-card photo work, by event id
         self.decisions = 0
+        self._pool_broken = False
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
+        # Workers are spawned on the first submit; do it now, so they load the models at
+        # start-up rather than on the first tanker of the day.
+        self._pool.submit(int)
         self._thread.start()
 
     def stop(self) -> None:
@@ -127,6 +134,10 @@ class GatePipeline:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if self._pool_broken:
+                # A face worker died (out of memory, a crash in dlib): start a fresh pool.
+                self._pool_broken = False
+                self._pool = _face_pool(self.face_workers)
             try:
                 item = self.inbox.get(timeout=1.0)
             except queue.Empty:
@@ -208,12 +219,42 @@ class GatePipeline:
 
         card_future = self._cards.get(card.event_id) or self._pool.submit(analyze_card, card.photo, self.faces)
 
-        def work() -> None:
-            # The card job was submitted first, so it runs before (or beside) this one: no wait cycle.
-            evidence, timings = face_evidence(card_future.result(), face, enrolled, self.faces)
+        def done(evidence: FaceEvidence, timings: dict[str, float]) -> None:
             self.inbox.put(_FacesDone(visit_id, role, key, evidence, timings))
 
-        self._pool.submit(work)
+        def failed(exc: BaseException) -> None:
+            logger.error("face work failed: %r", exc)
+            if isinstance(exc, BrokenProcessPool):
+                self._pool_broken = True
+            message = "face analysis failed; look at the camera again"
+            done(
+                FaceEvidence(
+                    threshold=self.faces.match_threshold, problem=FaceProblem.FACE_QUALITY, problem_message=message
+                ),
+                {},
+            )
+
+        def compare(card_done: Future[CardResult]) -> None:
+            # Runs when the card photo is analysed; the comparison then goes to the pool.
+            card_error = card_done.exception()
+            if card_error is not None:
+                failed(card_error)
+                return
+            try:
+                job = self._pool.submit(face_evidence, card_done.result(), face, enrolled, self.faces)
+            except RuntimeError as exc:  # the pool is shutting down or broken
+                failed(exc)
+                return
+            job.add_done_callback(compared)
+
+        def compared(job: Future[tuple[FaceEvidence, dict[str, float]]]) -> None:
+            exc = job.exception()
+            if exc is not None:
+                failed(exc)
+            else:
+                done(*job.result())
+
+        card_future.add_done_callback(compare)
 
     def _on_faces(self, item: _FacesDone) -> None:
         visit = next((v for v in self.visits.values() if v.id == item.visit_id), None)
@@ -318,6 +359,14 @@ class GatePipeline:
         for visit in list(self.visits.values()):
             if visit.updated_at and (now - visit.updated_at).total_seconds() > self.visit_timeout_s:
                 self._close(visit, "timeout")
+
+
+def _face_pool(workers: int) -> ProcessPoolExecutor:
+    """Face work in processes: dlib is not thread-safe (calls are serialised by a lock), so
+    threads would use one core; processes use them all. Spawned, not forked: the parent has
+    MQTT and database threads that a fork would copy in a broken state. Each worker loads the
+    dlib models once, at start (2-3 s), not on the first tanker of the day."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=warm_up)
 
 
 def vehicle_status(conn: psycopg.Connection, plate: str) -> VehicleStatusFacts:

@@ -12,6 +12,7 @@ from devices.types import GATE_DEVICE_TYPES, DeviceType
 from hazgate.errors import HazgateError
 from hazgate.services.broker_auth import hash_password, new_password
 
+VEHICLE_DEVICE_TYPES = frozenset({DeviceType.TANK_SENSOR, DeviceType.GPS_TRACKER})
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -54,13 +55,24 @@ def validate_new(site: str, device_id: str, device_type: str, gate_id: str | Non
     return kind
 
 
-def add_device(conn: psycopg.Connection, site: str, device_id: str, device_type: str, gate_id: str | None) -> NewDevice:
+def add_device(
+    conn: psycopg.Connection,
+    site: str,
+    device_id: str,
+    device_type: str,
+    gate_id: str | None,
+    plate: str | None = None,
+) -> NewDevice:
+    """Register a device; ``plate``: the vehicle it is mounted on (tank sensor, GPS tracker)."""
     kind = validate_new(site, device_id, device_type, gate_id)
+    if plate is not None and kind not in VEHICLE_DEVICE_TYPES:
+        raise DeviceError(f"a {kind.value} is not mounted on a vehicle", hint="leave out --plate")
     password = new_password()
     try:
         conn.execute(
-            "INSERT INTO devices (device_id, site, type, gate_id, mqtt_password_hash) VALUES (%s, %s, %s, %s, %s)",
-            (device_id, site, kind.value, gate_id, hash_password(password)),
+            "INSERT INTO devices (device_id, site, type, gate_id, mqtt_password_hash, plate)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            (device_id, site, kind.value, gate_id, hash_password(password), plate),
         )
     except psycopg.errors.UniqueViolation as exc:
         raise DeviceError(

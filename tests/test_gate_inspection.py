@@ -280,3 +280,19 @@ def test_an_officer_overrides_a_failed_inspection_with_a_reason_and_it_is_audite
     assert [i["id"] for i in listed] == [decision["inspection_id"]]
     kiosk_list = api.get("/api/v1/inspections", headers={"Authorization": f"Bearer {kiosk_key}"}).json()
     assert {(i["site"], i["gate_id"]) for i in kiosk_list} == {(gate.site, gate.gate_id)}
+
+
+def test_a_tanker_whose_gps_tracker_went_silent_is_held(gate, crew, register, make_device, db):
+    register(crew)
+    tracker = make_device("gps_tracker", site=gate.site, plate=crew.plate)
+    twenty_minutes_ago = datetime.now(UTC) - timedelta(minutes=20)
+    tracker.send(tracker.reading({"lat": 29.95, "lon": 121.71, "speed_kmh": 0.0}, twenty_minutes_ago))
+    from tests.fixtures.mqtt import wait_until
+
+    wait_until(
+        lambda: db.execute("SELECT last_seen_at FROM devices WHERE device_id = %s", (tracker.device_id,)).fetchone()[0]
+    )
+    gate.arrive(crew)
+    decision = gate.kiosk.final_decision(crew.plate)
+    assert decision["result"] == "fail"
+    assert "gps_silent" in reason_codes(decision, "vehicle_status")

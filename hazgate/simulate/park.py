@@ -25,6 +25,7 @@ class SimDevice:
     site: str
     type: str
     gate_id: str | None = None
+    plate: str | None = None  # the vehicle it is mounted on
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,8 @@ def build_park(
                 index=i,
                 plate=plate,
                 tank_id=f"TK{i + 1:04d}",
-                sensor=SimDevice(f"{site}-tk{i + 1:03d}-tank", site, "tank_sensor"),
-                gps=SimDevice(f"{site}-tk{i + 1:03d}-gps", site, "gps_tracker"),
+                sensor=SimDevice(f"{site}-tk{i + 1:03d}-tank", site, "tank_sensor", plate=plate),
+                gps=SimDevice(f"{site}-tk{i + 1:03d}-gps", site, "gps_tracker", plate=plate),
                 driver_id=id_number(rng, birth),
                 escort_id=id_number(rng, birth2),
                 waybill_no=f"WB{seed:04d}{i + 1:05d}",

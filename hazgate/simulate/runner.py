@@ -64,7 +64,7 @@ def ensure_devices(settings: Settings, park: Park) -> dict[str, str]:
                 continue
             if device.device_id in registered:
                 conn.execute("DELETE FROM devices WHERE device_id = %s", (device.device_id,))
-            creds = registry.add_device(conn, device.site, device.device_id, device.type, device.gate_id)
+            creds = registry.add_device(conn, device.site, device.device_id, device.type, device.gate_id, device.plate)
             known[device.device_id] = creds.password
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(known))

@@ -185,3 +185,13 @@ def test_a_batch_the_database_refuses_is_split_and_only_the_bad_row_refused(sett
     assert [r[0] for r in db.execute("SELECT seq FROM telemetry WHERE device_id = 'poison-1'")] == [1]
     reasons = db.execute("SELECT reason FROM rejected WHERE device_id = 'poison-1'").fetchall()
     assert reasons == [("storage_refused",)]
+
+
+def test_the_device_list_shows_silent_sensors_and_battery(gateway, make_device, api, db):
+    quiet, chatty = make_device("gas_detector"), make_device("gas_detector")
+    quiet.send(quiet.reading({"gas_ppm": 1.0, "battery_pct": 12.0}, datetime.now(UTC) - timedelta(minutes=10)))
+    chatty.send(chatty.reading({"gas_ppm": 2.0, "battery_pct": 88.5}))
+    wait_until(lambda: len(stored(db, quiet.device_id)) == 1 and len(stored(db, chatty.device_id)) == 1)
+    listed = {d["device_id"]: d for d in api.get("/api/v1/devices").raise_for_status().json()}
+    assert listed[quiet.device_id]["status"] == "silent" and listed[quiet.device_id]["battery_pct"] == 12.0
+    assert listed[chatty.device_id]["status"] == "online" and listed[chatty.device_id]["battery_pct"] == 88.5

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 
 from api.auth import Principal, Role
 from api.deps import ApiError, Conn, require
@@ -29,10 +29,16 @@ class DeviceOut(BaseModel):
     site: str
     type: str
     gate_id: str | None
+    plate: str | None
     enabled: bool
-    state: str
+    state: str = Field(description="from the status topic and last will: online, offline, unknown")
     state_changed_at: datetime | None
     last_seen_at: datetime | None
+    status: str = Field(
+        description="what an officer needs: offline (last will), silent (no reading for silent_after_s), "
+        "online, or unknown"
+    )
+    battery_pct: float | None = Field(description="from the device's latest reading that carried it")
 
 
 class TelemetryPoint(BaseModel):
@@ -59,15 +65,38 @@ class TelemetryOut(BaseModel):
     buckets: list[TelemetryBucket] | None = None
 
 
+# A sensor that reports every few seconds and has said nothing for two minutes is silent: its
+# power, radio or firmware is in trouble even if its connection has not dropped yet.
+SILENT_AFTER_S = 120
+TELEMETRY_TYPES = ("tank_sensor", "gas_detector", "gps_tracker")
+
+
+def device_status(row: dict[str, Any], now: datetime) -> str:
+    if row["state"] == "offline":
+        return "offline"
+    if row["type"] in TELEMETRY_TYPES and row["last_seen_at"] is not None:
+        silent = (now - row["last_seen_at"]).total_seconds() > SILENT_AFTER_S
+        return "silent" if silent else "online"
+    return str(row["state"])
+
+
 @router.get("", response_model=list[DeviceOut])
 async def list_devices(conn: Conn, _p: Reader, site: str | None = None) -> list[dict[str, Any]]:
     cur = await conn.execute(
-        "SELECT device_id, site, type, gate_id, enabled, state, state_changed_at, last_seen_at FROM devices"
-        " WHERE %(site)s::text IS NULL OR site = %(site)s ORDER BY site, device_id",
+        "SELECT d.device_id, d.site, d.type, d.gate_id, d.plate, d.enabled, d.state, d.state_changed_at,"
+        " d.last_seen_at, b.battery_pct FROM devices d"
+        # The latest reading with a battery level: one index probe per device.
+        " LEFT JOIN LATERAL (SELECT (t.\"values\"->>'battery_pct')::float8 AS battery_pct FROM telemetry t"
+        "   WHERE t.device_id = d.device_id AND t.\"values\" ? 'battery_pct' ORDER BY t.ts DESC LIMIT 1) b ON true"
+        " WHERE %(site)s::text IS NULL OR d.site = %(site)s ORDER BY d.site, d.device_id",
         {"site": site},
     )
     cols = [c.name for c in cur.description or []]
-    return [dict(zip(cols, row, strict=True)) for row in await cur.fetchall()]
+    now = datetime.now(UTC)
+    rows = [dict(zip(cols, row, strict=True)) for row in await cur.fetchall()]
+    for row in rows:
+        row["status"] = device_status(row, now)
+    return rows
 
 
 def parse_bucket(bucket: str) -> int:

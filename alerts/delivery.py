@@ -32,10 +32,15 @@ IDLE_POLL_S: Final = 1.0
 LEASE_SLACK_S: Final = 10.0
 RECONNECT_MAX_S: Final = 10.0
 
+# The oldest due row whose alert has nothing earlier pending for the same subscription, so a
+# receiver hears "firing" before "resolved" even when both were queued in one transaction.
 CLAIM_SQL: Final = (
     "UPDATE alert_outbox o SET attempts = o.attempts + 1, next_attempt_at = now() + make_interval(secs => %(lease)s)"
-    " WHERE o.id = (SELECT id FROM alert_outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL"
-    "               AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
+    " WHERE o.id = (SELECT c.id FROM alert_outbox c WHERE c.delivered_at IS NULL AND c.gave_up_at IS NULL"
+    "   AND c.next_attempt_at <= now() AND NOT EXISTS (SELECT 1 FROM alert_outbox e"
+    "     WHERE e.alert_id = c.alert_id AND e.subscription_id = c.subscription_id AND e.id < c.id"
+    "     AND e.delivered_at IS NULL AND e.gave_up_at IS NULL)"
+    "   ORDER BY c.next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
     " RETURNING o.id, o.delivery_id::text, o.subscription_id::text, o.payload, o.attempts"
 )
 

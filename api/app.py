@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
@@ -45,8 +46,10 @@ def _error_handlers(app: FastAPI) -> None:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         message = f"{where}: {first.get('msg', 'invalid request')}"
+        # jsonable_encoder: a validator's ValueError sits in the error's ctx and is not JSON.
+        details = jsonable_encoder(exc.errors())
         return JSONResponse(
-            {"error": {"code": "invalid_request", "message": message, "details": exc.errors()}}, status_code=422
+            {"error": {"code": "invalid_request", "message": message, "details": details}}, status_code=422
         )
 
 

@@ -1,0 +1,111 @@
+"""Officers and time: escalation when nobody answers, acknowledgement stopping it, resolving by
+hand, and silences holding notifications back until the maintenance window ends."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from hazgate.bench.webhook_receiver import WebhookReceiver
+from tests.fixtures.alerts import TEST_ESCALATION_S
+from tests.fixtures.mqtt import wait_until
+
+TANK = {"tank_temp_c": 18.0, "tank_level_pct": 60.0}
+
+
+def overpressure(site: str) -> dict:
+    return {
+        "name": "tank overpressure",
+        "kind": "threshold",
+        "metric": "tank_pressure_kpa",
+        "op": ">",
+        "value": 1600,
+        "severity": "critical",
+        "site": site,
+    }
+
+
+def breach(tank, kpa: float = 1750) -> None:
+    tank.send(tank.reading({**TANK, "tank_pressure_kpa": kpa}, datetime.now(UTC)))
+
+
+def of(webhook, device_id: str, kind: str | None = None) -> list:
+    return [d for d in webhook.accepted() if d.body.get("device_id") == device_id and (kind is None or d.kind == kind)]
+
+
+def test_an_acknowledged_alert_stops_escalating_while_an_unanswered_one_escalates(
+    alerts, make_device, make_rule, subscribe, webhook, client_for
+):
+    answered, ignored = make_device("tank_sensor"), make_device("tank_sensor")
+    site_rules = [make_rule(**overpressure(t.site)) for t in (answered, ignored)]
+    with WebhookReceiver("supervisor-secret") as supervisor:
+        for tank in (answered, ignored):
+            subscribe(channel="webhook", url=webhook.url, secret=webhook.secret, site=tank.site)
+            subscribe(channel="webhook", url=supervisor.url, secret=supervisor.secret, site=tank.site, tier=1)
+        wait_until(lambda: all(alerts.has_rule(r["id"]) for r in site_rules))
+
+        breach(answered)
+        breach(ignored)
+        first = wait_until(lambda: of(webhook, answered.device_id, "firing"), 30)[0]
+        wait_until(lambda: of(webhook, ignored.device_id, "firing"), 30)
+        assert supervisor.accepted() == []  # tier 1 hears only of escalations
+
+        officer = client_for("officer")
+        acked = officer.post(f"/api/v1/alerts/{first.alert_id}/ack", json={"note": "valve crew on the way"})
+        assert acked.status_code == 200, acked.text
+        assert acked.json()["state"] == "acknowledged" and acked.json()["acknowledged_by"].startswith("officer")
+        assert [h["what"] for h in acked.json()["history"]] == ["fired", "acknowledged"]
+
+        escalated = wait_until(lambda: of(supervisor, ignored.device_id, "escalation"), TEST_ESCALATION_S + 30)[0]
+        assert escalated.body["state"] == "firing" and escalated.body["notification"]["tier"] == 1
+        time.sleep(1.0)  # several ticks past the moment the acknowledged one would have escalated
+        assert of(supervisor, answered.device_id) == []
+        assert officer.post(f"/api/v1/alerts/{first.alert_id}/ack").json()["state"] == "acknowledged"  # twice: same
+
+
+def test_an_officer_resolving_an_alert_notifies_subscribers_and_records_who(
+    alerts, make_device, make_rule, subscribe, webhook, client_for
+):
+    tank = make_device("tank_sensor")
+    rule = make_rule(**overpressure(tank.site))
+    subscribe(channel="webhook", url=webhook.url, secret=webhook.secret, site=tank.site)
+    wait_until(lambda: alerts.has_rule(rule["id"]))
+    breach(tank)
+    firing = wait_until(lambda: of(webhook, tank.device_id, "firing"), 30)[0]
+
+    officer = client_for("officer")
+    done = officer.post(f"/api/v1/alerts/{firing.alert_id}/resolve", json={"note": "sensor fault, replaced"})
+    assert done.status_code == 200, done.text
+    resolved = wait_until(lambda: of(webhook, tank.device_id, "resolved"), 30)[0]
+    assert resolved.alert_id == firing.alert_id and resolved.body["resolve_reason"] == "manual"
+    assert resolved.body["resolved_by"] == done.json()["resolved_by"] and resolved.body["resolved_by"].startswith(
+        "officer"
+    )
+    history = officer.get(f"/api/v1/alerts/{firing.alert_id}").json()["history"]
+    assert [(h["what"], h["note"]) for h in history][-1] == ("resolved", "sensor fault, replaced")
+    assert officer.post(f"/api/v1/alerts/{firing.alert_id}/ack").status_code == 409  # nothing left to take
+
+    # The condition still holds: the engine was released, so the next breach opens a new alert.
+    breach(tank, 1800)
+    again = wait_until(lambda: [d for d in of(webhook, tank.device_id, "firing") if d.alert_id != firing.alert_id], 30)
+    assert again[0].body["state"] == "firing"
+
+
+def test_a_silence_holds_notifications_back_until_it_ends(alerts, make_device, make_rule, subscribe, webhook, api):
+    tank = make_device("tank_sensor")
+    rule = make_rule(**overpressure(tank.site))
+    subscribe(channel="webhook", url=webhook.url, secret=webhook.secret, site=tank.site)
+    silence = api.post("/api/v1/silences", json={"site": tank.site, "duration_s": 600, "reason": "valve swap"})
+    assert silence.status_code == 201, silence.text
+    silence_id = silence.json()["id"]
+    wait_until(lambda: alerts.has_rule(rule["id"]) and silence_id in [s.id for s in alerts.config.silences])
+
+    breach(tank)
+    alert = wait_until(lambda: api.get("/api/v1/alerts", params={"site": tank.site}).json(), 30)[0]
+    assert alert["state"] == "firing"  # recorded, and visible to officers
+    time.sleep(1.5)  # ticks pass: still nothing goes out
+    assert of(webhook, tank.device_id) == []
+
+    assert api.delete(f"/api/v1/silences/{silence_id}").status_code == 200
+    firing = wait_until(lambda: of(webhook, tank.device_id, "firing"), 30)[0]
+    assert firing.alert_id == alert["alert_id"]

@@ -1,0 +1,77 @@
+"""The alert service dies mid-alert and comes back: nothing lost, no second alert opened."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.fixtures.mqtt import wait_until
+
+TANK = {"tank_temp_c": 18.0, "tank_level_pct": 60.0}
+
+
+def overpressure(site: str) -> dict:
+    return {
+        "name": "tank overpressure",
+        "kind": "threshold",
+        "metric": "tank_pressure_kpa",
+        "op": ">",
+        "value": 1600,
+        "clear_value": 1500,
+        "severity": "critical",
+        "site": site,
+    }
+
+
+def pressure(tank, kpa: float, ts: datetime) -> dict:
+    return tank.reading({**TANK, "tank_pressure_kpa": kpa}, ts)
+
+
+def stored(db, device_id: str) -> int:
+    return db.execute("SELECT count(*) FROM telemetry WHERE device_id = %s", (device_id,)).fetchone()[0]
+
+
+def test_a_crash_mid_alert_loses_nothing_and_opens_no_second_alert(
+    alerts, make_device, make_rule, subscribe, webhook, api, db
+):
+    tank = make_device("tank_sensor")
+    rule = make_rule(**overpressure(tank.site))
+    subscribe(channel="webhook", url=webhook.url, secret=webhook.secret, site=tank.site)
+    wait_until(lambda: alerts.has_rule(rule["id"]))
+    t0 = datetime.now(UTC) - timedelta(seconds=60)
+
+    tank.send(pressure(tank, 1700, t0))
+    firing = wait_until(lambda: webhook.accepted(), 30)[0]
+    alerts.stop(crash=True)  # no drain, no final checkpoint: as if the process was killed
+
+    # While it is down the gateway keeps storing: still high, then back to normal.
+    tank.send(pressure(tank, 1750, t0 + timedelta(seconds=1)))
+    tank.send(pressure(tank, 1400, t0 + timedelta(seconds=2)))
+    wait_until(lambda: stored(db, tank.device_id) == 3, 30)
+
+    alerts.start()  # the catch-up evaluates what was stored meanwhile
+    resolved = wait_until(lambda: [d for d in webhook.accepted() if d.kind == "resolved"], 30)[0]
+    assert resolved.alert_id == firing.alert_id
+    assert [d.kind for d in webhook.accepted()] == ["firing", "resolved"]
+    history = api.get("/api/v1/alerts", params={"site": tank.site}).json()
+    assert [a["alert_id"] for a in history] == [firing.alert_id]
+    assert history[0]["count"] == 2 and history[0]["state"] == "resolved"
+
+
+def test_a_restart_resumes_a_delivery_that_had_not_got_through(alerts, make_device, make_rule, subscribe, webhook, api):
+    tank = make_device("tank_sensor")
+    rule = make_rule(**overpressure(tank.site))
+    subscribe(channel="webhook", url=webhook.url, secret=webhook.secret, site=tank.site)
+    wait_until(lambda: alerts.has_rule(rule["id"]))
+
+    webhook.fail_with(503)
+    tank.send(pressure(tank, 1700, datetime.now(UTC)))
+    first_try = wait_until(lambda: webhook.deliveries, 30)[0]
+    alerts.restart(crash=True)
+    webhook.fail_with(None)
+
+    delivered = wait_until(lambda: webhook.accepted(), 30)[0]
+    assert delivered.delivery_id == first_try.delivery_id and delivered.alert_id == first_try.alert_id
+    tank.send(pressure(tank, 1720, datetime.now(UTC)))  # still high after the restart: the same alert
+    wait_until(lambda: api.get(f"/api/v1/alerts/{delivered.alert_id}").json()["count"] == 2, 30)
+    assert len(api.get("/api/v1/alerts", params={"site": tank.site}).json()) == 1
+    assert {d.delivery_id for d in webhook.accepted()} == {delivered.delivery_id}

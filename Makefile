@@ -27,11 +27,10 @@ $(STAMP): pyproject.toml | system-deps
 	$(BIN)/pip install -q --no-deps 'face_recognition==1.3.0'
 	touch $(STAMP)
 
+# Services, schema, a demo park with its registry and users, then the service and the
+# simulator; prints the dashboard URL and logins. Ctrl-C stops it.
 run: $(STAMP)
-	$(HAZGATE) services up
-	$(HAZGATE) migrate
-	@echo "[make] dashboard: http://127.0.0.1:$${HAZGATE_API_PORT:-8000}/   (Ctrl-C stops)"
-	$(HAZGATE) serve
+	$(HAZGATE) run
 
 test: $(STAMP) test-system-deps
 	@# pytest's exit 5 means no test ran: that is a failure here, not a pass.

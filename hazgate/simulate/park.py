@@ -12,6 +12,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 # The park sits near Ningbo's chemical industry zone; tankers roam a ~3 km box around it.
 PARK_LAT, PARK_LON = 29.958, 121.712
@@ -159,7 +160,15 @@ def gps_reading(tanker: Tanker, t: float, rng: random.Random) -> dict[str, float
     return {"lat": round(lat, 6), "lon": round(lon, 6), "speed_kmh": round(max(0.0, speed), 1)}
 
 
-def registry_document(park: Park, now: datetime, photos: dict[str, tuple[str, str]]) -> dict[str, object]:
+ROLE_NAMES = {"driver": "司机", "escort": "押运员"}
+
+
+def person_name(role: str, tanker: Tanker) -> str:
+    """The name on a crew member's ID card, the same in the registry and at the gate."""
+    return f"{ROLE_NAMES[role]}{tanker.index + 1}"
+
+
+def registry_document(park: Park, now: datetime, photos: dict[str, tuple[str, str]]) -> dict[str, Any]:
     """A registry import file for the park (CONTRACT.md format); photos: person id -> (id photo, live)."""
     valid = (now + timedelta(days=365)).date().isoformat()
     carriers = [
@@ -190,11 +199,11 @@ def registry_document(park: Park, now: datetime, photos: dict[str, tuple[str, st
                 },
             }
         )
-        for person_id, role, name in ((t.driver_id, "driver", "司机"), (t.escort_id, "escort", "押运员")):
+        for person_id, role in ((t.driver_id, "driver"), (t.escort_id, "escort")):
             personnel.append(
                 {
                     "id_number": person_id,
-                    "name": f"{name}{t.index + 1}",
+                    "name": person_name(role, t),
                     "roles": [role],
                     "qualification_no": f"Q{person_id[-8:]}",
                     "qualification_class": role,

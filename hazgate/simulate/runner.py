@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from devices import registry
 from hazgate.services.local import LocalServices, ensure_secrets
 from hazgate.settings import Settings
-from hazgate.simulate.park import Park, SimDevice, Tanker, gas_reading, gps_reading, tank_reading
+from hazgate.simulate.park import Park, SimDevice, Tanker, gas_reading, gps_reading, person_name, tank_reading
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
@@ -154,7 +154,7 @@ class Simulator:
                         "type": "id_card",
                         "role": role,
                         "id_number": person,
-                        "name": f"{role}{tanker.index + 1}",
+                        "name": person_name(role, tanker),
                         "photo_b64": _b64(id_photo),
                     },
                 )

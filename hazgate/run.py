@@ -1,0 +1,173 @@
+"""`hazgate run` (what `make run` calls): services, schema, a demo park, the service and the simulator.
+
+Everything is idempotent: a second run reuses the services, the registry and the demo users
+it made the first time, and takes seconds. Ctrl-C stops the service and the simulator (the
+database and broker keep running; `hazgate services down` stops them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from hazgate.db.migrate import migrate
+from hazgate.errors import HazgateError
+from hazgate.services.local import LocalServices
+from hazgate.settings import Settings
+from hazgate.simulate.park import Park, build_park, registry_document
+from hazgate.simulate.runner import assign_photos, default_faces_dir
+
+DEMO_SEED = 1
+DEMO_SITE = "park1"
+DEMO_GATES = 2
+DEMO_TANKERS = 6
+# Demo waybills are valid for a week; the registry is refreshed when fewer than 2 days remain.
+WAYBILL_DAYS = 7
+REFRESH_BEFORE = timedelta(days=2)
+
+
+def say(text: str) -> None:
+    print(f"[run] {text}", flush=True)  # noqa: T201
+
+
+def demo_park() -> Park:
+    return build_park(DEMO_SEED, gates=DEMO_GATES, tankers=DEMO_TANKERS, site=DEMO_SITE)
+
+
+def ensure_registry(settings: Settings, park: Park, demo_dir: Path) -> None:
+    from registry.importer import import_file
+
+    marker = demo_dir / "registry.json"
+    if marker.exists():
+        valid_to = datetime.fromisoformat(json.loads(marker.read_text())["waybills"][0]["valid_to"])
+        if valid_to - datetime.now(UTC) > REFRESH_BEFORE:
+            return
+    faces = default_faces_dir()
+    if faces is None:
+        say("no photos found (../shared/faces): the demo registry is not imported; gate arrivals will fail")
+        return
+    photos = assign_photos(park, faces)
+    rel = {k: (os.path.relpath(a, demo_dir), os.path.relpath(b, demo_dir)) for k, (a, b) in photos.items()}
+    doc = registry_document(park, datetime.now(UTC), rel)
+    for waybill in doc["waybills"]:
+        waybill["valid_to"] = (datetime.now(UTC) + timedelta(days=WAYBILL_DAYS)).isoformat()
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(doc, ensure_ascii=False, indent=2))
+    say(f"importing the demo park's registry ({len(park.tankers)} tankers, their crews and waybills)")
+    import_file(settings.db_url, marker, settings.faces)
+
+
+def ensure_users(settings: Settings, park: Park, demo_dir: Path) -> dict[str, Any]:
+    """A demo officer (password login) and a kiosk user per gate, made once and kept (mode 600)."""
+    from api.auth import add_user
+
+    path = demo_dir / "users.json"
+    if path.exists():
+        known: dict[str, Any] = json.loads(path.read_text())
+        with psycopg.connect(settings.db_url) as conn:
+            present = {r[0] for r in conn.execute("SELECT name FROM users WHERE name = ANY(%s)", (list(known),))}
+        if present == set(known):
+            return known
+    users: dict[str, Any] = {}
+    with psycopg.connect(settings.db_url) as conn:
+        conn.execute("DELETE FROM users WHERE name LIKE 'demo-%%'")
+        password = secrets.token_urlsafe(9)
+        officer = add_user(conn, "demo-officer", "officer", password=password, created_by="make run")
+        users["demo-officer"] = {"password": password, "api_key": officer["api_key"], "role": "officer"}
+        for gate in park.gates:
+            kiosk_password = secrets.token_urlsafe(9)
+            kiosk = add_user(
+                conn, f"demo-kiosk-{gate}", "kiosk", park.site, gate, password=kiosk_password, created_by="make run"
+            )
+            users[f"demo-kiosk-{gate}"] = {"password": kiosk_password, "api_key": kiosk["api_key"], "role": "kiosk"}
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(users, indent=2))
+    path.chmod(0o600)
+    return users
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise HazgateError("the service stopped while starting", hint="see its output above")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise HazgateError(
+        f"the service did not become healthy at {url} within {timeout_s:.0f} s",
+        hint="see its output above; `hazgate services status` shows the database and broker",
+    )
+
+
+def run(settings: Settings) -> int:
+    started = time.monotonic()
+    say("starting Mosquitto and TimescaleDB")
+    status = LocalServices(settings).up()
+    say(f"  database: TimescaleDB {status['database']['timescaledb']} ({status['database']['edition']} edition)")
+    applied = migrate(settings.db_url)
+    say(f"schema: {len(applied)} migration(s) applied" if applied else "schema: up to date")
+    park = demo_park()
+    demo_dir = settings.state_dir / "demo"
+    ensure_registry(settings, park, demo_dir)
+    users = ensure_users(settings, park, demo_dir)
+    cmd = [sys.executable, "-m", "hazgate.cli"]
+    service = subprocess.Popen([*cmd, "serve"])
+    simulator: subprocess.Popen[bytes] | None = None
+    base = f"http://127.0.0.1:{settings.api_port}"
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    try:
+        _wait_healthy(f"{base}/healthz", service)
+        simulator = subprocess.Popen(
+            [
+                *cmd,
+                "simulate",
+                "--seed",
+                str(DEMO_SEED),
+                "--site",
+                DEMO_SITE,
+                "--gates",
+                str(DEMO_GATES),
+                "--tankers",
+                str(DEMO_TANKERS),
+            ]
+        )
+        officer = users["demo-officer"]
+        say(f"ready in {time.monotonic() - started:.0f} s")
+        say(f"dashboard:  {base}/   (log in as demo-officer / {officer['password']})")
+        for gate in park.gates:
+            kiosk = users[f"demo-kiosk-{gate}"]
+            say(f"kiosk:      {base}/kiosk/{park.site}/{gate}   (demo-kiosk-{gate} / {kiosk['password']})")
+        say(f"API:        {base}/docs   (Authorization: Bearer {officer['api_key']})")
+        say("Ctrl-C stops the service and the simulator")
+        while not stop["now"] and service.poll() is None and simulator.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for proc in (simulator, service):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in (simulator, service):
+            if proc is not None:
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        say("stopped (the database and broker keep running: `hazgate services down` stops them)")
+    return 0

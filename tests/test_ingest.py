@@ -195,3 +195,24 @@ def test_the_device_list_shows_silent_sensors_and_battery(gateway, make_device, 
     listed = {d["device_id"]: d for d in api.get("/api/v1/devices").raise_for_status().json()}
     assert listed[quiet.device_id]["status"] == "silent" and listed[quiet.device_id]["battery_pct"] == 12.0
     assert listed[chatty.device_id]["status"] == "online" and listed[chatty.device_id]["battery_pct"] == 88.5
+
+
+def test_a_device_publishing_as_another_is_refused_by_the_broker_and_nothing_is_stored(gateway, make_device, db):
+    """The broker's ACL stops it: an MQTT 5 device is told 'not authorized' in its PUBACK."""
+    victim = make_device("tank_sensor")
+    forger = make_device("tank_sensor", site=victim.site, connect=False)
+    acks: list[int] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=forger.device_id, protocol=mqtt.MQTTv5)
+    client.username_pw_set(forger.device_id, forger.password)
+    client.on_publish = lambda _c, _u, _mid, reason, _p: acks.append(reason.value)
+    client.connect(forger.settings.mqtt_host, forger.settings.mqtt_port)
+    client.loop_start()
+    body = json.dumps(victim.reading(TANK))
+    client.publish(victim.topic("telemetry"), body, qos=1).wait_for_publish(5)
+    client.publish(forger.topic("telemetry"), json.dumps(forger.reading(TANK)), qos=1).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()
+    assert acks[0] == 0x87  # Not authorized: the forgery
+    assert acks[1] in (0x00, 0x10)  # its own topic: accepted
+    wait_until(lambda: stored(db, forger.device_id))
+    assert stored(db, victim.device_id) == []

@@ -14,6 +14,11 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.service import AlertService
+from api import errors as error_shape
+from api import openapi, pages
+from api.audit import AuditMiddleware
+from api.health import HEALTH_RESPONSES, HealthOut
+from api.live import LiveBridge
 from api.routes import ROUTERS
 from api.stream import Broadcaster, PgRelay
 from gateway.service import GatewayService
@@ -66,11 +71,14 @@ def create_app(settings: Settings, *, gateway: bool = False) -> FastAPI:
         gateway_service.router.listeners.append(alert_service.on_stored)
     broadcaster = Broadcaster()
     relay = PgRelay(settings.db_url, broadcaster)
+    # Pages' live feed (issue 6): decisions and statuses from the broker, telemetry from the gateway.
+    live = LiveBridge(settings, broadcaster, gateway_service)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await pool.open(wait=False)
         relay.start()
+        live.start()
         if alert_service is not None:
             alert_service.start()  # before the gateway, so the first batch finds it listening
         if gateway_service is not None:
@@ -82,6 +90,7 @@ def create_app(settings: Settings, *, gateway: bool = False) -> FastAPI:
                 await asyncio.to_thread(gateway_service.stop)
             if alert_service is not None:
                 await asyncio.to_thread(alert_service.stop)  # after the gateway's last batch
+            await live.stop()
             await relay.stop()
             await pool.close()
 
@@ -94,8 +103,14 @@ def create_app(settings: Settings, *, gateway: bool = False) -> FastAPI:
     _error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    # Issue 6: the one error shape everywhere, the audit of changes, pages, documented errors.
+    app.state.live = live
+    error_shape.install(app)
+    app.add_middleware(AuditMiddleware)
+    pages.mount(app)
+    openapi.complete(app)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], response_model=HealthOut, responses=HEALTH_RESPONSES)
     async def healthz() -> JSONResponse:
         """Database (with TimescaleDB version and edition) and broker reachability."""
         database = await database_health(pool)

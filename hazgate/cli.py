@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import sys
@@ -120,10 +121,26 @@ def cmd_registry(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
 def cmd_users(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     import psycopg
 
+    from api.audit import record_sync
     from api.auth import add_user
 
+    password = _read_password() if args.password else None
+    actor = f"cli:{getpass.getuser()}"
     with psycopg.connect(settings.db_url) as conn:
-        return add_user(conn, args.name, args.role, args.site, args.gate)
+        created = add_user(conn, args.name, args.role, args.site, args.gate, password=password, created_by=actor)
+        detail = {"name": args.name, "role": args.role, "site": args.site, "gate_id": args.gate}
+        record_sync(conn, actor, "cli", "user_created", f"user:{created['id']}", detail)
+        return created
+
+
+def _read_password() -> str:
+    """From the terminal (asked twice), or one line of standard input for scripts."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password for the pages: ")
+    if getpass.getpass("again: ") != first:
+        raise HazgateError("the two passwords differ", hint="run the command again")
+    return first
 
 
 # -- serve --------------------------------------------------------------------------------
@@ -267,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--role", required=True, choices=["admin", "officer", "kiosk", "subscriber"])
     a.add_argument("--site", help="kiosk users: the site of their gate")
     a.add_argument("--gate", help="kiosk users: their gate")
+    a.add_argument(
+        "--password", action="store_true", help="also let them log in to the pages (asked, or read from stdin)"
+    )
     a.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_users)
 

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.auth_settings import AuthSettings
 from gateway.faces.config import FaceSettings
 from hazgate.errors import ConfigError
 
@@ -86,6 +87,7 @@ class GateSettings(BaseModel):
 
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
+    auth: AuthSettings = Field(default_factory=AuthSettings)  # type: ignore[arg-type]
 
 
 class AlertsSettings(BaseModel):

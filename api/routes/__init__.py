@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import alerts, devices, inspections, rejected, rules, silences, subscriptions
+from api.routes import (
+    alerts,
+    auth,
+    devices,
+    images,
+    inspections,
+    live,
+    overview,
+    rejected,
+    rules,
+    silences,
+    subscriptions,
+    users,
+)
 
 ROUTERS: list[APIRouter] = [
     devices.router,
@@ -15,4 +28,10 @@ ROUTERS: list[APIRouter] = [
     rules.router,
     subscriptions.router,
     silences.router,
+    # people, pages' data and live feed (issue 6)
+    auth.router,
+    users.router,
+    images.router,
+    overview.router,
+    live.router,
 ]

@@ -73,7 +73,9 @@ def cmd_devices(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         if args.action == "list":
             return {"devices": [d.model_dump(mode="json") for d in registry.list_devices(conn)]}
         if args.action == "add":
-            result: dict[str, Any] = registry.add_device(conn, args.site, args.id, args.type, args.gate).model_dump()
+            result: dict[str, Any] = registry.add_device(
+                conn, args.site, args.id, args.type, args.gate, args.plate
+            ).model_dump()
         else:
             registry.set_enabled(conn, args.id, args.action == "enable")
             result = {"device_id": args.id, "enabled": args.action == "enable"}
@@ -145,8 +147,8 @@ def _read_password() -> str:
 
 # -- serve --------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
-    if args.role == "gateway":
-        _serve_gateway(settings)
+    if args.role in ("gateway", "worker"):
+        _serve_gateway(settings, alerts=args.role == "worker")
         return
     import uvicorn
 
@@ -156,8 +158,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     uvicorn.run(app, host=settings.api.host, port=settings.api_port, log_level=settings.log_level.lower())
 
 
-def _serve_gateway(settings: Settings) -> None:
-    """The gateway alone (several may run: the shared subscription splits the load)."""
+def _serve_gateway(settings: Settings, *, alerts: bool = False) -> None:
+    """The gateway alone (several may run: the shared subscription splits the load).
+
+    ``alerts`` (role ``worker``): with alert evaluation and delivery on its stream, no API. One
+    worker (or ``all``) per database evaluates; see docs/alerts.md.
+    """
     import signal
     import threading
 
@@ -167,11 +173,20 @@ def _serve_gateway(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     service = GatewayService(settings)
+    alert_service = None
+    if alerts:
+        from alerts.service import AlertService
+
+        alert_service = AlertService(settings)
+        service.router.listeners.append(alert_service.on_stored)
+        alert_service.start()
     service.start()
     if not service.mqtt.wait_connected(30):
         logging.getLogger("hazgate").error("gateway not connected to the broker yet: %s", service.mqtt.last_error)
     stop.wait()
     service.stop()
+    if alert_service is not None:
+        alert_service.stop()
 
 
 # -- simulate -----------------------------------------------------------------------------
@@ -231,12 +246,42 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             publishers=args.publishers,
             latency_rate=args.latency_rate,
         )
+    if args.what == "gate":
+        from pathlib import Path
+
+        from hazgate.bench.gate import run_gate_bench
+        from hazgate.simulate.runner import default_faces_dir
+
+        faces_dir = Path(args.faces_dir) if args.faces_dir else default_faces_dir()
+        if faces_dir is None:
+            raise HazgateError("no photos for the gate benchmark", hint="pass --faces-dir (e.g. ../shared/faces)")
+        return run_gate_bench(
+            settings, arrivals=args.arrivals, gates=args.gates, faces_dir=faces_dir, gap_s=args.event_gap_s
+        )
+    if args.what == "alerts":
+        from hazgate.bench.alerts import run_alerts_bench
+
+        return run_alerts_bench(
+            settings, background_rate=args.background_rate, alerts=args.alerts, devices=args.devices
+        )
     raise HazgateError(f"no benchmark {args.what!r} yet")
+
+
+# -- run ----------------------------------------------------------------------------------
+def cmd_run(_args: argparse.Namespace, settings: Settings) -> None:
+    from hazgate.run import run
+
+    code = run(settings)
+    if code:
+        raise SystemExit(code)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hazgate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="what `make run` does: services, schema, a demo park, service and simulator")
+    p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("services", help="local Mosquitto + TimescaleDB on loopback")
     p.add_argument("action", choices=["up", "down", "status"])
@@ -256,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--id", required=True)
     a.add_argument("--type", required=True)
     a.add_argument("--gate")
+    a.add_argument("--plate", help="the vehicle a tank sensor or GPS tracker is mounted on")
     a.add_argument("--json", action="store_true")
     for action in ("disable", "enable"):
         d = dsub.add_parser(action)
@@ -305,17 +351,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_simulate)
 
     p = sub.add_parser("bench", help="benchmarks that print figures and the ceiling of the same run")
-    p.add_argument("what", choices=["ingest"])
+    p.add_argument("what", choices=["ingest", "gate", "alerts"])
     p.add_argument("--devices", type=int, default=50)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--readings-per-message", type=int, default=10)
     p.add_argument("--publishers", type=int, default=1)
     p.add_argument("--latency-rate", type=float, default=5000.0, help="paced readings/s in the latency phase")
+    p.add_argument("--arrivals", type=int, default=30, help="gate: arrivals to drive")
+    p.add_argument("--gates", type=int, default=2, help="gate: gates working at once")
+    p.add_argument("--event-gap-s", type=float, default=1.0, help="gate: seconds between an arrival's events")
+    p.add_argument("--faces-dir", help="gate: photos (default ../shared/faces)")
+    p.add_argument("--background-rate", type=float, default=2000.0, help="alerts: background readings/s")
+    p.add_argument("--alerts", type=int, default=200, help="alerts: threshold-breaking readings to publish")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_bench)
 
     p = sub.add_parser("serve", help="run the service")
-    p.add_argument("--role", default="all", choices=["all", "api", "gateway"])
+    p.add_argument(
+        "--role",
+        default="all",
+        choices=["all", "api", "gateway", "worker"],
+        help="all: API + gateway + alerting; worker: gateway + alerting; gateway: ingest only",
+    )
     p.set_defaults(handler=cmd_serve)
     return parser
 

@@ -32,10 +32,13 @@ INSERT: Final = (
 
 
 def redact(value: Any) -> Any:
+    """Secrets masked; NUL characters dropped (PostgreSQL text and jsonb cannot hold them)."""
     if isinstance(value, dict):
-        return {k: "***" if SECRET_KEYS.search(str(k)) else redact(v) for k, v in value.items()}
+        return {redact(str(k)): "***" if SECRET_KEYS.search(str(k)) else redact(v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
+    if isinstance(value, str):
+        return value.replace("\x00", "")
     return value
 
 
@@ -62,14 +65,14 @@ def _params(
 ) -> tuple[Any, ...]:
     return (
         principal.user_id if principal else None,
-        principal.name if principal else actor,
+        principal.name if principal else redact(actor),
         principal.role.value if principal else None,
         via or (principal.via if principal else "anonymous"),
-        action,
-        obj,
+        redact(action),
+        redact(obj),
         status,
         ip,
-        json.dumps(detail, ensure_ascii=False, default=str),
+        json.dumps(redact(detail), ensure_ascii=False, default=str),
     )
 
 

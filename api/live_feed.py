@@ -2,8 +2,8 @@
 
 Topics of the stream: ``inspections`` (event ``inspection``: a gate's decision message, as the
 kiosk topic carries it), ``devices`` (event ``device``: a status change), ``telemetry`` (event
-``telemetry``: each device's latest values, coalesced so a browser gets at most one event per
-device per flush), and ``alerts`` (from the alerting side, see api/stream.py).
+``telemetry``: each device's latest values and its readings since the last event, coalesced so a
+browser gets at most one event per device per flush), and ``alerts`` (from the alerting side, see api/stream.py).
 """
 
 from __future__ import annotations
@@ -80,8 +80,13 @@ def telemetry_readings(payload: bytes) -> list[tuple[str, dict[str, float]]]:
     return out
 
 
+# Readings kept per device between flushes: a chart folds each one into its bucket (min, max,
+# average); a device sending faster than this per flush has its oldest readings left out.
+MAX_READINGS_PER_FLUSH: Final = 50
+
+
 class Coalescer:
-    """The latest values per device since the last flush; fed from any thread."""
+    """Per device since the last flush: the latest values, and the readings (bounded)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -89,10 +94,16 @@ class Coalescer:
 
     def add(self, device_id: str, site: str, ts: str, values: dict[str, float]) -> None:
         with self._lock:
-            entry = self._latest.setdefault(device_id, {"device_id": device_id, "site": site, "ts": ts, "values": {}})
+            entry = self._latest.setdefault(
+                device_id, {"device_id": device_id, "site": site, "ts": ts, "values": {}, "readings": []}
+            )
             if ts >= entry["ts"]:  # RFC 3339 in one zone sorts as text; a late redelivery does not win
                 entry["ts"] = ts
                 entry["values"].update(values)
+            readings: list[dict[str, Any]] = entry["readings"]
+            readings.append({"ts": ts, "values": values})
+            if len(readings) > MAX_READINGS_PER_FLUSH:
+                del readings[0]
 
     def flush(self) -> list[StreamEvent]:
         with self._lock:

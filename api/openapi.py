@@ -28,7 +28,7 @@ class ErrorOut(BaseModel):
 
 
 DESCRIPTIONS: Final = {
-    400: "bad request",
+    400: "the body could not be read as JSON text",
     401: "not authenticated: no or an unknown, disabled or expired API key or session",
     403: "authenticated, but this role or this party may not do this (or CSRF / origin check failed)",
     404: "no such object, or not one this caller may see",
@@ -72,6 +72,8 @@ def _complete_operation(path: str, operation: dict[str, Any], secured: bool) -> 
         wanted.append(404)
     if operation.get("parameters") or operation.get("requestBody"):
         wanted.append(422)
+    if operation.get("requestBody"):
+        wanted.append(400)  # a body that is not even UTF-8 / JSON text
     for status in wanted:
         key = str(status)
         if key == "422" or key not in responses:

@@ -12,7 +12,7 @@ import hmac
 import secrets
 from typing import Final
 
-# n=2**14, r=8: 16 MiB and about 40 ms per hash on one core of the reference machine, the
+# n=2**14, r=8: 16 MiB and about 60 ms per hash on one core of the development machine, the
 # parameters OWASP lists for scrypt; a guesser pays the same for every try.
 SCRYPT_N: Final = 2**14
 SCRYPT_R: Final = 8

@@ -110,8 +110,9 @@ async def create_user(body: UserIn, conn: Conn, admin: Admin, request: Request) 
 async def update_user(user_id: int, body: UserPatch, conn: Conn, admin: Admin, request: Request) -> dict[str, Any]:
     """Enable or disable, set a password, an expiry, or a new API key. Sessions end on any of these."""
     await _user(conn, user_id)
-    if user_id == admin.user_id and body.enabled is False:
-        raise ApiError(409, "self_lockout", "an admin cannot disable their own account")
+    locks_out = body.enabled is False or "expires_at" in body.model_fields_set or body.rotate_api_key
+    if user_id == admin.user_id and locks_out:
+        raise ApiError(409, "self_lockout", "an admin cannot disable, expire or re-key their own account; ask another")
     changed: dict[str, Any] = {}
     if body.enabled is not None:
         await conn.execute("UPDATE users SET enabled = %s WHERE id = %s", (body.enabled, user_id))

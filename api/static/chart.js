@@ -3,7 +3,7 @@
 const NS = "http://www.w3.org/2000/svg";
 const W = 900;
 const H = 260;
-const PAD = { left: 56, right: 16, top: 12, bottom: 28 };
+const PAD = { left: 56, right: 16, top: 26, bottom: 28 };
 
 function svg(tag, attrs = {}, text) {
   const node = document.createElementNS(NS, tag);
@@ -56,11 +56,16 @@ export function drawChart(container, { buckets, start, end, unit, emptyText }) {
       : `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
     root.append(svg("text", { x: x(t), y: H - 8, "text-anchor": "middle", class: "chart-label" }, label));
   }
-  root.append(svg("text", { x: 6, y: PAD.top + 10, class: "chart-label" }, unit));
+  root.append(svg("text", { x: PAD.left, y: 12, class: "chart-label" }, unit));
   const times = buckets.map((b) => new Date(b.bucket).getTime());
   const upper = buckets.map((b, i) => `${x(times[i])},${y(b.max)}`);
   const lower = buckets.map((b, i) => `${x(times[i])},${y(b.min)}`).reverse();
   root.append(svg("polygon", { points: [...upper, ...lower].join(" "), class: "chart-band" }));
+  if (buckets.length === 1) {
+    // One bucket has no width: show its min..max as a whisker.
+    const b = buckets[0];
+    root.append(svg("line", { x1: x(times[0]), x2: x(times[0]), y1: y(b.min), y2: y(b.max), class: "chart-whisker" }));
+  }
   root.append(svg("polyline", { points: buckets.map((b, i) => `${x(times[i])},${y(b.avg)}`).join(" "), class: "chart-line" }));
   const last = buckets[buckets.length - 1];
   root.append(svg("circle", { cx: x(times[times.length - 1]), cy: y(last.avg), r: 3.5, class: "chart-dot" }));

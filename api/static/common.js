@@ -22,6 +22,7 @@ export const WORDS = {
     state_online: "在线", state_offline: "离线", state_silent: "无数据", state_unknown: "未知",
     alert_firing: "告警中", alert_acknowledged: "已确认", alert_resolved: "已解除",
     sev_critical: "严重", sev_warning: "警告", sev_info: "提示",
+    role_driver: "驾驶员", role_escort: "押运员", id_photo: "身份证照片", live_face: "现场人脸",
   },
   en: {
     title: "Hazardous-chemical park gates", dashboard: "Duty dashboard", gates: "Gates", recent: "Recent inspections",
@@ -46,6 +47,7 @@ export const WORDS = {
     state_online: "online", state_offline: "offline", state_silent: "silent", state_unknown: "unknown",
     alert_firing: "firing", alert_acknowledged: "acknowledged", alert_resolved: "resolved",
     sev_critical: "critical", sev_warning: "warning", sev_info: "info",
+    role_driver: "driver", role_escort: "escort", id_photo: "ID photo", live_face: "live face",
   },
 };
 

@@ -25,7 +25,7 @@ const state = {
   alerts: new Map(),
   devices: new Map(),
   latest: new Map(), // device_id -> {ts, values}
-  chart: { device: null, metric: null, rangeS: 3600, bucketS: 30, buckets: [], unit: "", start: null, end: null },
+  chart: { device: null, metric: null, rangeS: 3600, bucketS: 30, buckets: [], unit: "", start: null, end: null, arrived: null },
 };
 
 const staff = () => ["admin", "officer"].includes(state.me?.user.role);
@@ -86,12 +86,31 @@ function renderGates() {
 }
 
 // -- recent inspections ------------------------------------------------------------------------
-function evidenceList(evidence) {
-  const rows = Object.entries(evidence || {}).filter(([, v]) => v !== null && v !== undefined);
+function compact(v) {
+  if (Array.isArray(v)) return v.map(compact).join(", ");
+  if (v && typeof v === "object") {
+    return Object.entries(v).filter(([, x]) => x !== null && x !== undefined).map(([k, x]) => `${k}=${compact(x)}`).join(", ");
+  }
+  if (typeof v === "number" && !Number.isInteger(v)) return v.toFixed(3);
+  return String(v);
+}
+
+function evidenceValue(v, depth) {
+  // Two levels as lists (check → person), deeper as one line (face distances, thresholds).
+  if (v && typeof v === "object" && !Array.isArray(v) && depth < 1) return evidenceList(v, depth + 1);
+  return compact(v);
+}
+
+function evidenceList(evidence, depth = 0) {
+  const rows = Object.entries(evidence || {}).filter(([, v]) => v !== null && v !== undefined && v !== "");
   if (!rows.length) return null;
-  return el("dl", { class: "evidence" }, rows.flatMap(([k, v]) => [
-    el("dt", {}, k), el("dd", {}, typeof v === "object" ? JSON.stringify(v) : String(v)),
+  return el("dl", { class: `evidence depth${depth}` }, rows.flatMap(([k, v]) => [
+    el("dt", {}, k), el("dd", {}, evidenceValue(v, depth)),
   ]));
+}
+
+function faceCaption(role, kind) {
+  return `${t(`role_${role}`)} · ${t(kind === "id_card" ? "id_photo" : "live_face")}`;
 }
 
 async function loadFaces(id, box) {
@@ -99,7 +118,7 @@ async function loadFaces(id, box) {
     const images = await api(`/api/v1/gate-images?inspection_id=${id}`);
     box.replaceChildren(...images.filter((i) => i.kind !== "plate").map((i) => el("figure", { class: "face" },
       el("img", { src: `/api/v1/gate-images/${i.event_id}?size=160`, alt: `${i.role || ""} ${i.kind}`, loading: "lazy" }),
-      el("figcaption", {}, `${i.role || ""} ${i.kind === "id_card" ? "ID" : "live"}`))));
+      el("figcaption", { dataset: { role: i.role, kind: i.kind } }, faceCaption(i.role, i.kind)))));
   } catch (e) {
     box.replaceChildren(el("p", { class: "muted" }, e.message));
   }
@@ -120,13 +139,26 @@ function overrideForm(insp) {
     el("button", { type: "button", class: "danger", onclick: act("fail") }, t("override_fail")));
 }
 
+// One box of face images per inspection, fetched once: a re-render moves the same nodes, so
+// images are not fetched again (each view is audited and rate-limited).
+const faceBoxes = new Map();
+
+function facesFor(id) {
+  let box = faceBoxes.get(id);
+  if (!box) {
+    box = el("div", { class: "faces" });
+    faceBoxes.set(id, box);
+    loadFaces(id, box);
+  }
+  return box;
+}
+
 function detailRow(insp) {
   const record = state.details.get(insp.id);
   const checks = record?.checks || insp.checks;
-  const faces = el("div", { class: "faces" });
-  if (staff()) loadFaces(insp.id, faces);
+  const faces = staff() ? facesFor(insp.id) : null;
   return el("tr", { class: "detail" }, el("td", { colspan: 5 },
-    el("div", { class: "check-details" }, checks.map((c) => el("section", { class: `check ${c.status}` },
+    el("div", { class: "check-details" }, checks.map((c) => el("section", { class: `check ${c.status} check-${c.code}` },
       el("h4", {}, t(`check_${c.code}`), " ", badge(c.status)),
       c.reasons.length ? el("ul", { class: "reasons" }, c.reasons.map((r) => el("li", { class: r.status || c.status },
         el("code", {}, r.code), " ", said(r)))) : null,
@@ -138,12 +170,17 @@ function detailRow(insp) {
 function renderInspections() {
   const body = document.getElementById("inspections");
   const rows = [...state.inspections.values()].sort((a, b) => (b.opened_at || "").localeCompare(a.opened_at || ""));
-  for (const old of rows.slice(MAX_ROWS)) state.inspections.delete(old.id);
+  for (const old of rows.slice(MAX_ROWS)) {
+    state.inspections.delete(old.id);
+    faceBoxes.delete(old.id);
+  }
   const out = [];
   for (const insp of rows.slice(0, MAX_ROWS)) {
     const toggle = async () => {
-      if (state.open.has(insp.id)) state.open.delete(insp.id);
-      else {
+      if (state.open.has(insp.id)) {
+        state.open.delete(insp.id);
+        faceBoxes.delete(insp.id);
+      } else {
         state.open.add(insp.id);
         state.details.set(insp.id, await api(`/api/v1/inspections/${insp.id}`));
       }
@@ -171,6 +208,7 @@ function onInspection(d) {
   state.inspections.set(insp.id, insp);
   if (state.open.has(insp.id) && insp.result !== "pending") {
     api(`/api/v1/inspections/${insp.id}`).then((r) => { state.details.set(insp.id, r); renderInspections(); });
+    if (faceBoxes.has(insp.id) && prev?.result === "pending") loadFaces(insp.id, faceBoxes.get(insp.id));
   }
   renderGates();
   renderInspections();
@@ -281,8 +319,17 @@ async function loadChart() {
   c.end = new Date(Date.now() + c.bucketS * 1000);
   c.start = new Date(Date.now() - c.rangeS * 1000);
   const q = new URLSearchParams({ metric: c.metric, start: c.start.toISOString(), end: c.end.toISOString(), bucket: `${c.bucketS}s` });
+  const asked = `${c.device}/${c.metric}/${c.rangeS}`;
+  c.asked = asked;
+  c.arrived = []; // live readings that come while the aggregates are read
   const data = await api(`/api/v1/devices/${encodeURIComponent(c.device)}/telemetry?${q}`);
+  if (c.asked !== asked) return; // another choice was made meanwhile
   c.buckets = data.buckets || [];
+  // Those may already be in the last stored bucket: min and max stay right, its average may
+  // count one twice until the next load.
+  const lastStart = c.buckets.length ? Date.parse(c.buckets[c.buckets.length - 1].bucket) : 0;
+  for (const [ts, value] of c.arrived) if (Date.parse(ts) >= lastStart) addLiveValue(c.buckets, c.bucketS, ts, value);
+  c.arrived = null;
   c.unit = data.unit;
   drawChartNow();
 }
@@ -301,8 +348,13 @@ function onTelemetry(r) {
       c.end = new Date(new Date(r.ts).getTime() + c.bucketS * 1000);
       c.start = new Date(c.end.getTime() - c.rangeS * 1000);
     }
-    addLiveValue(c.buckets, c.bucketS, r.ts, r.values[c.metric]);
-    drawChartNow();
+    for (const reading of r.readings || [r]) {
+      const value = reading.values[c.metric];
+      if (value === undefined) continue;
+      if (c.arrived) c.arrived.push([reading.ts, value]);
+      else addLiveValue(c.buckets, c.bucketS, reading.ts, value);
+    }
+    if (!c.arrived) drawChartNow();
   }
   scheduleDevices();
 }
@@ -356,6 +408,9 @@ async function loadAll() {
 }
 
 function renderAll() {
+  for (const caption of document.querySelectorAll("figcaption[data-kind]")) {
+    caption.textContent = faceCaption(caption.dataset.role, caption.dataset.kind);
+  }
   renderGates();
   renderInspections();
   renderAlerts();

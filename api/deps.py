@@ -46,7 +46,11 @@ async def get_conn(pool: Annotated[AsyncConnectionPool, Depends(get_pool)]) -> A
         yield conn
 
 
-Conn = Annotated[AsyncConnection, Depends(get_conn)]
+# scope="function": the connection's transaction commits (or rolls back) when the route
+# function returns, before the response is sent. With FastAPI's default the commit would run
+# after the response: a client could be told "done" for a write that then fails to commit, and
+# a read right after a write could miss it.
+Conn = Annotated[AsyncConnection, Depends(get_conn, scope="function")]
 
 
 def auth_settings(request: Request) -> AuthSettings:

@@ -117,7 +117,16 @@ def test_an_officer_acknowledges_an_alert_and_sees_the_telemetry_live(
         audit = api.get("/api/v1/audit", params={"actor": officer.name}).json()
         assert any(a["action"] == "POST /api/v1/alerts/{alert_id}/ack" and a["status"] == 200 for a in audit)
     watched.screenshot("dashboard-alert-acknowledged")
+
+    alert.locator("button.silence").click()
+    expect(alert).to_contain_text("已静默")
+    alert.locator("button.resolve").click()
+    expect(alert).to_have_count(0)
+    expect(page.locator("#no-alerts")).to_be_visible()
     with httpx.Client(base_url=pages_server.base_url, headers=admin.bearer()) as api:
+        assert api.get(f"/api/v1/alerts/{alert_id}").json()["resolved_by"] == officer.name
+        silences = api.get("/api/v1/silences").json()
+        assert any(s["rule_id"] == rule_id and s["created_by"] == officer.name for s in silences)
         api.delete(f"/api/v1/rules/{rule_id}")
     assert watched.errors == []
 
@@ -175,6 +184,20 @@ def test_the_kiosk_shows_each_check_complete_and_tells_the_driver_what_to_do(pag
     zh = todo.locator(".zh").inner_text()
     assert any("\u4e00" <= ch <= "\u9fff" for ch in zh), f"the driver is told in Chinese: {zh!r}"
     watched.screenshot("kiosk-fail")
+    assert watched.errors == []
+
+
+def test_the_login_page_never_sends_anyone_to_another_site(page_for, make_user, pages_server):
+    officer = make_user("officer")
+    watched = page_for()
+    page = watched.page
+    for evil in ("//evil.example/x", "/\\evil.example/x", "https://evil.example/"):
+        page.goto(f"/login?next={evil}")
+        page.fill("#username", officer.name)
+        page.fill("#password", officer.password)
+        page.click("#login-button")
+        page.wait_for_url(lambda url: "/login" not in url)
+        assert page.url.startswith(pages_server.base_url), page.url
     assert watched.errors == []
 
 

@@ -85,3 +85,23 @@ def test_the_rate_limiter_slides_its_window():
     assert limiter.hit("other") is None
     limiter.reset("k")
     assert limiter.retry_after("k") is None
+
+
+def test_with_the_gateway_in_process_stored_readings_feed_the_stream_only_while_watched():
+    from datetime import UTC, datetime
+
+    from api.live import LiveBridge
+    from api.stream import Broadcaster
+    from gateway.router import StoredBatch
+    from gateway.validate import Row
+    from tests.fixtures.services import make_settings
+
+    bridge = LiveBridge(make_settings(), Broadcaster(), gateway=None)
+    ts = datetime(2026, 1, 1, tzinfo=UTC)
+    batch = StoredBatch([Row(ts, ts.isoformat(), "d1", 1, "s1", {"gas_ppm": 4.0})], {}, {})
+    bridge.on_stored(batch)
+    assert bridge.coalescer.flush() == [], "nobody watches: nothing is kept"
+    bridge._watchers = 1
+    bridge.on_stored(batch)
+    (event,) = bridge.coalescer.flush()
+    assert event.data["device_id"] == "d1" and event.data["values"] == {"gas_ppm": 4.0}

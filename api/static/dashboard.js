@@ -92,6 +92,7 @@ function compact(v) {
     return Object.entries(v).filter(([, x]) => x !== null && x !== undefined).map(([k, x]) => `${k}=${compact(x)}`).join(", ");
   }
   if (typeof v === "number" && !Number.isInteger(v)) return v.toFixed(3);
+  if (typeof v === "string" && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(v)) return fmtTime(v, true);
   return String(v);
 }
 

@@ -5,8 +5,9 @@ const error = document.getElementById("login-error");
 
 function nextPage() {
   const next = new URLSearchParams(location.search).get("next") || "/";
-  // Only paths of this site: never an open redirect to somewhere else.
-  return next.startsWith("/") && !next.startsWith("//") ? next : "/";
+  // Only pages of this site: never an open redirect ("//evil", "/\\evil" and the like).
+  const url = new URL(next, location.origin);
+  return url.origin === location.origin && next.startsWith("/") ? url.pathname + url.search : "/";
 }
 
 form.addEventListener("submit", async (event) => {

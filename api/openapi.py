@@ -63,8 +63,18 @@ def _error_response(status: int) -> dict[str, Any]:
     return response
 
 
+def _describe_streams(responses: dict[str, Any]) -> None:
+    """Bodies that are not JSON (an image, an event stream) still get a schema: a string."""
+    for response in responses.values():
+        for media, content in response.get("content", {}).items():
+            if not content.get("schema"):
+                binary = media.startswith("image/")
+                content["schema"] = {"type": "string", "format": "binary"} if binary else {"type": "string"}
+
+
 def _complete_operation(path: str, operation: dict[str, Any], secured: bool) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
+    _describe_streams(responses)
     wanted = [500]
     if secured or operation.get("security"):
         wanted += [401, 403]

@@ -9,6 +9,7 @@ import uuid
 import httpx
 import pytest
 
+from tests.fixtures.browser import connected
 from tests.fixtures.gate import days
 from tests.fixtures.mqtt import wait_until
 
@@ -37,6 +38,7 @@ def test_an_officer_logs_in_and_watches_a_tanker_s_inspection_arrive_live(page_f
     expect(page.locator("#who")).to_contain_text(officer.name)
 
     register(crew)
+    connected(*gate.devices.values())
     gate.arrive(crew)
 
     card = page.locator(f'[data-gate="{gate.site}/{gate.gate_id}"]')
@@ -91,6 +93,7 @@ def test_an_officer_acknowledges_an_alert_and_sees_the_telemetry_live(
     expect(page.locator(f'tr[data-device="{sensor.device_id}"]')).to_be_visible()
     page.select_option("#chart-device", sensor.device_id)
 
+    connected(sensor)
     sensor.send(sensor.reading({"tank_pressure_kpa": 812.0, "battery_pct": 64.0}))
     sensor.send(sensor.reading({"tank_pressure_kpa": 955.5, "battery_pct": 63.5}))
 
@@ -154,6 +157,7 @@ def test_the_kiosk_shows_each_check_complete_and_tells_the_driver_what_to_do(pag
     page.evaluate(KIOSK_WATCH)
 
     register(crew)
+    connected(*gate.devices.values())
     gate.arrive(crew)
     expect(page.locator("#k-plate")).to_have_text(crew.plate, timeout=ARRIVAL_MS)
     expect(page.locator('#k-banner[data-result="pass"]')).to_be_visible(timeout=ARRIVAL_MS)

@@ -31,28 +31,22 @@ from typing import Final, Literal
 import psycopg
 
 from alerts.delivery import DeliveryWorkers
-from alerts.engine import Transition, evaluate, evaluate_all, release
+from alerts.engine import Transition, evaluate, evaluate_all
 from alerts.errors import AlertsError, StateFormatError
 from alerts.events import DeviceStatus, Event, InspectionFailed, Reading, Tick, VehicleEntered, VehicleLeft
-from alerts.lifecycle import Alert, fold
-from alerts.outbox import queue_due
 from alerts.replay import readings_since
-from alerts.state import EngineState, fingerprint
+from alerts.state import EngineState
 from alerts.store import (
     ALERTS_CHANNEL,
     AlertConfig,
     config_version,
     load_config,
     load_engine,
-    lock_open_alerts,
-    lock_unsettled,
-    mark_settled,
-    notify_stream,
-    open_fingerprints,
+    registered_devices,
     save_engine,
-    write_alerts,
 )
 from alerts.urlcheck import UrlPolicy
+from alerts.writer import write_changes
 from gateway.router import StoredBatch
 from hazgate.settings import Settings
 
@@ -286,7 +280,10 @@ class AlertService:
         if saved is None:
             self.state, self.watermarks = EngineState.empty(), {}
         else:
-            self.state, self.watermarks = saved.state, dict(saved.watermarks)
+            # Watermarks of devices since removed (benchmarks, decommissioned sensors) go.
+            known = registered_devices(conn)
+            self.state = saved.state
+            self.watermarks = {d: ts for d, ts in saved.watermarks.items() if d in known}
             self._replay(saved.resume_from)
         self._evaluated_until = discarded_at
         if pending:
@@ -397,62 +394,24 @@ class AlertService:
     def _commit(
         self, state: EngineState, transitions: list[Transition], marks: dict[str, datetime], *, tick: bool = False
     ) -> None:
-        conn = self._require_conn()
-        now = self.clock()
-        with conn.transaction():
-            changed, transient = self._fold(conn, transitions)
-            # An alert that opened and closed within this transaction is announced as it was
-            # when it fired, then as resolved: a brief breach must not pass unnoticed.
-            rows, _ = queue_due(conn, transient, self.config, self.cfg, now)
-            if tick:
-                state = self._reconcile(conn, state)
-                todo = lock_unsettled(conn)
-            else:
-                todo = changed
-            more, done = queue_due(conn, todo, self.config, self.cfg, now)
-            rows += more
-            mark_settled(conn, done)
-            notify_stream(conn, changed)
-            save_engine(conn, state, {**self.watermarks, **marks}, self._resume_point())
-        self.state = state
+        written = write_changes(
+            self._require_conn(),
+            config=self.config,
+            cfg=self.cfg,
+            state=state,
+            transitions=transitions,
+            watermarks={**self.watermarks, **marks},
+            resume_from=self._resume_point(),
+            now=self.clock(),
+            tick=tick,
+        )
+        self.state = written.state
         self._dirty = False
         self._last_save = time.monotonic()
         self.stats.transitions += len(transitions)
-        self.stats.notifications_queued += rows
-        if rows:
+        self.stats.notifications_queued += written.outbox_rows
+        if written.outbox_rows:
             self.delivery.wake()
-
-    def _fold(self, conn: psycopg.Connection, transitions: list[Transition]) -> tuple[list[Alert], list[Alert]]:
-        """Fold transitions into the open alerts; (alerts changed, opening versions of those that
-        opened and resolved within these transitions)."""
-        if not transitions:
-            return [], []
-        current: dict[str, Alert] = lock_open_alerts(conn, (t.fingerprint for t in transitions))
-        changed: dict[str, Alert] = {}
-        opened: dict[str, Alert] = {}
-        for t in transitions:
-            after = fold(current.get(t.fingerprint), t)
-            if after is None:
-                continue  # resolved by an officer meanwhile; the timer releases the pair
-            if t.kind == "fire" and after.id not in changed:
-                opened[after.id] = after
-            current[t.fingerprint] = after
-            changed[after.id] = after
-        write_alerts(conn, changed.values())
-        transient = [a for aid, a in opened.items() if not changed[aid].is_open]
-        return list(changed.values()), transient
-
-    def _reconcile(self, conn: psycopg.Connection, state: EngineState) -> EngineState:
-        """Forget pairs the engine thinks firing whose alert an officer resolved (engine.release)."""
-        pairs = state.firing()
-        if not pairs:
-            return state
-        by_fp = {fingerprint(rule_id, subject): (rule_id, subject) for rule_id, subject in pairs}
-        still_open = open_fingerprints(conn, by_fp)
-        for fp, (rule_id, subject) in by_fp.items():
-            if fp not in still_open:
-                state = release(state, rule_id, subject)
-        return state
 
     def _tick(self) -> None:
         conn = self._require_conn()

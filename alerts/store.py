@@ -129,6 +129,10 @@ def save_engine(
     )
 
 
+def registered_devices(conn: psycopg.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT device_id FROM devices").fetchall()}
+
+
 # --- alerts ------------------------------------------------------------------------------------------
 
 UPSERT_ALERT: Final = (

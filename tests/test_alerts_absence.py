@@ -18,14 +18,12 @@ def kinds(webhook, device_id: str) -> list[str]:
 
 
 def test_a_tracker_silent_too_long_raises_an_alert_that_resolves_when_it_reports_again(
-    alerts, make_device, make_rule, subscribe, webhook, api
+    alerts, make_sensor, make_rule, subscribe, webhook, api
 ):
-    tracker = make_device("gps_tracker")
-    rule = make_rule(
-        name="tracker silent", kind="absence", silence_s=2, severity="warning", device_id=tracker.device_id
-    )
+    tracker = make_sensor("gps_tracker")
+    make_rule(name="tracker silent", kind="absence", silence_s=2, severity="warning", device_id=tracker.device_id)
     subscribe(channel="webhook", url=webhook.url, secret=webhook.secret, site=tracker.site)
-    wait_until(lambda: alerts.has_rule(rule["id"]))
+    alerts.wait_in_force()
 
     tracker.send(tracker.reading(POSITION))
     sent_at = time.monotonic()
@@ -41,19 +39,20 @@ def test_a_tracker_silent_too_long_raises_an_alert_that_resolves_when_it_reports
 
 
 def test_a_gas_detector_losing_power_alerts_at_once_by_its_last_will(
-    alerts, make_device, make_rule, subscribe, webhook
+    alerts, make_sensor, make_rule, subscribe, webhook
 ):
-    detector = make_device("gas_detector", connect=False)
+    detector = make_sensor("gas_detector", connect=False)
     # An hour of allowed silence: only the last will can fire this within the test.
-    rule = make_rule(name="detector offline", kind="absence", silence_s=3600, severity="critical", site=detector.site)
+    make_rule(name="detector offline", kind="absence", silence_s=3600, severity="critical", site=detector.site)
     subscribe(channel="webhook", url=webhook.url, secret=webhook.secret, site=detector.site)
-    wait_until(lambda: alerts.has_rule(rule["id"]))
+    alerts.wait_in_force()
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=detector.device_id)
     client.username_pw_set(detector.device_id, detector.password)
     client.will_set(detector.topic("status"), json.dumps({"state": "offline"}), qos=1, retain=True)
     client.connect(detector.settings.mqtt_host, detector.settings.mqtt_port, keepalive=5)
     client.loop_start()
+    wait_until(client.is_connected, 30)
     client.publish(detector.topic("status"), json.dumps({"state": "online"}), qos=1, retain=True).wait_for_publish(5)
     payload = json.dumps(
         {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seq": 1, "values": {"gas_lel_pct": 1.0}}

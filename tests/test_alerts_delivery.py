@@ -33,12 +33,12 @@ def breach(tank, kpa: float = 1750) -> None:
 
 
 def test_a_webhook_down_for_a_while_gets_the_notification_when_back_with_the_same_delivery_id(
-    alerts, make_device, make_rule, subscribe, webhook, db
+    alerts, make_sensor, make_rule, subscribe, webhook, db
 ):
-    tank = make_device("tank_sensor")
-    rule = make_rule(**overpressure(tank.site))
-    sub = subscribe(channel="webhook", url=webhook.url, secret=webhook.secret, site=tank.site)
-    wait_until(lambda: alerts.has_rule(rule["id"]) and alerts.has_subscription(sub["id"]))
+    tank = make_sensor("tank_sensor")
+    make_rule(**overpressure(tank.site))
+    subscribe(channel="webhook", url=webhook.url, secret=webhook.secret, site=tank.site)
+    alerts.wait_in_force()
 
     webhook.fail_with(500)
     breach(tank)
@@ -54,12 +54,12 @@ def test_a_webhook_down_for_a_while_gets_the_notification_when_back_with_the_sam
     assert row[1] == len(attempts)  # marked delivered after the 2xx, and only then
 
 
-def test_alerts_are_published_to_an_mqtt_topic(alerts, make_device, make_rule, subscribe, settings):
-    tank = make_device("tank_sensor")
+def test_alerts_are_published_to_an_mqtt_topic(alerts, make_sensor, make_rule, subscribe, settings):
+    tank = make_sensor("tank_sensor")
     topic = f"hazgate/v1/{tank.site}/alerts"
-    rule = make_rule(**overpressure(tank.site))
-    sub = subscribe(channel="mqtt", topic=topic, site=tank.site)
-    wait_until(lambda: alerts.has_rule(rule["id"]) and alerts.has_subscription(sub["id"]))
+    make_rule(**overpressure(tank.site))
+    subscribe(channel="mqtt", topic=topic, site=tank.site)
+    alerts.wait_in_force()
 
     received: queue.Queue[dict] = queue.Queue()
     duty = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"duty-{tank.site}")
@@ -81,12 +81,12 @@ def test_alerts_are_published_to_an_mqtt_topic(alerts, make_device, make_rule, s
     assert body["notification"]["kind"] == "firing"
 
 
-def test_alerts_are_mailed_over_smtp(alerts, make_device, make_rule, subscribe, smtp_server):
-    tank = make_device("tank_sensor")
+def test_alerts_are_mailed_over_smtp(alerts, make_sensor, make_rule, subscribe, smtp_server):
+    tank = make_sensor("tank_sensor")
     address = f"duty-{tank.site}@park.example"
-    rule = make_rule(**overpressure(tank.site))
-    sub = subscribe(channel="email", to=address, site=tank.site, min_severity="critical")
-    wait_until(lambda: alerts.has_rule(rule["id"]) and alerts.has_subscription(sub["id"]))
+    make_rule(**overpressure(tank.site))
+    subscribe(channel="email", to=address, site=tank.site, min_severity="critical")
+    alerts.wait_in_force()
 
     breach(tank)
     mail = wait_until(lambda: smtp_server.to(address), 30)[0]
@@ -95,10 +95,10 @@ def test_alerts_are_mailed_over_smtp(alerts, make_device, make_rule, subscribe, 
     assert tank.device_id in mail.get_payload()
 
 
-def test_officers_watch_alerts_live_as_server_sent_events(alerts, make_device, make_rule, app_server, admin_key):
-    tank = make_device("tank_sensor")
-    rule = make_rule(**overpressure(tank.site))
-    wait_until(lambda: alerts.has_rule(rule["id"]))
+def test_officers_watch_alerts_live_as_server_sent_events(alerts, make_sensor, make_rule, app_server, admin_key):
+    tank = make_sensor("tank_sensor")
+    make_rule(**overpressure(tank.site))
+    alerts.wait_in_force()
 
     events: queue.Queue[tuple[str, dict]] = queue.Queue()
     ready = threading.Event()

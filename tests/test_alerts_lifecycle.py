@@ -34,15 +34,16 @@ def of(webhook, device_id: str, kind: str | None = None) -> list:
 
 
 def test_an_acknowledged_alert_stops_escalating_while_an_unanswered_one_escalates(
-    alerts, make_device, make_rule, subscribe, webhook, client_for
+    alerts, make_sensor, make_rule, subscribe, webhook, client_for
 ):
-    answered, ignored = make_device("tank_sensor"), make_device("tank_sensor")
-    site_rules = [make_rule(**overpressure(t.site)) for t in (answered, ignored)]
+    answered, ignored = make_sensor("tank_sensor"), make_sensor("tank_sensor")
+    for tank in (answered, ignored):
+        make_rule(**overpressure(tank.site))
     with WebhookReceiver("supervisor-secret") as supervisor:
         for tank in (answered, ignored):
             subscribe(channel="webhook", url=webhook.url, secret=webhook.secret, site=tank.site)
             subscribe(channel="webhook", url=supervisor.url, secret=supervisor.secret, site=tank.site, tier=1)
-        wait_until(lambda: all(alerts.has_rule(r["id"]) for r in site_rules))
+        alerts.wait_in_force()
 
         breach(answered)
         breach(ignored)
@@ -64,12 +65,12 @@ def test_an_acknowledged_alert_stops_escalating_while_an_unanswered_one_escalate
 
 
 def test_an_officer_resolving_an_alert_notifies_subscribers_and_records_who(
-    alerts, make_device, make_rule, subscribe, webhook, client_for
+    alerts, make_sensor, make_rule, subscribe, webhook, client_for
 ):
-    tank = make_device("tank_sensor")
-    rule = make_rule(**overpressure(tank.site))
+    tank = make_sensor("tank_sensor")
+    make_rule(**overpressure(tank.site))
     subscribe(channel="webhook", url=webhook.url, secret=webhook.secret, site=tank.site)
-    wait_until(lambda: alerts.has_rule(rule["id"]))
+    alerts.wait_in_force()
     breach(tank)
     firing = wait_until(lambda: of(webhook, tank.device_id, "firing"), 30)[0]
 
@@ -91,14 +92,15 @@ def test_an_officer_resolving_an_alert_notifies_subscribers_and_records_who(
     assert again[0].body["state"] == "firing"
 
 
-def test_a_silence_holds_notifications_back_until_it_ends(alerts, make_device, make_rule, subscribe, webhook, api):
-    tank = make_device("tank_sensor")
-    rule = make_rule(**overpressure(tank.site))
+def test_a_silence_holds_notifications_back_until_it_ends(alerts, make_sensor, make_rule, subscribe, webhook, api):
+    tank = make_sensor("tank_sensor")
+    make_rule(**overpressure(tank.site))
     subscribe(channel="webhook", url=webhook.url, secret=webhook.secret, site=tank.site)
     silence = api.post("/api/v1/silences", json={"site": tank.site, "duration_s": 600, "reason": "valve swap"})
     assert silence.status_code == 201, silence.text
     silence_id = silence.json()["id"]
-    wait_until(lambda: alerts.has_rule(rule["id"]) and silence_id in [s.id for s in alerts.config.silences])
+    alerts.wait_in_force()
+    assert silence_id in [s.id for s in alerts.config.silences]
 
     breach(tank)
     alert = wait_until(lambda: api.get("/api/v1/alerts", params={"site": tank.site}).json(), 30)[0]

@@ -31,12 +31,12 @@ def stored(db, device_id: str) -> int:
 
 
 def test_a_crash_mid_alert_loses_nothing_and_opens_no_second_alert(
-    alerts, make_device, make_rule, subscribe, webhook, api, db
+    alerts, make_sensor, make_rule, subscribe, webhook, api, db
 ):
-    tank = make_device("tank_sensor")
-    rule = make_rule(**overpressure(tank.site))
+    tank = make_sensor("tank_sensor")
+    make_rule(**overpressure(tank.site))
     subscribe(channel="webhook", url=webhook.url, secret=webhook.secret, site=tank.site)
-    wait_until(lambda: alerts.has_rule(rule["id"]))
+    alerts.wait_in_force()
     t0 = datetime.now(UTC) - timedelta(seconds=60)
 
     tank.send(pressure(tank, 1700, t0))
@@ -57,11 +57,11 @@ def test_a_crash_mid_alert_loses_nothing_and_opens_no_second_alert(
     assert history[0]["count"] == 2 and history[0]["state"] == "resolved"
 
 
-def test_a_restart_resumes_a_delivery_that_had_not_got_through(alerts, make_device, make_rule, subscribe, webhook, api):
-    tank = make_device("tank_sensor")
-    rule = make_rule(**overpressure(tank.site))
+def test_a_restart_resumes_a_delivery_that_had_not_got_through(alerts, make_sensor, make_rule, subscribe, webhook, api):
+    tank = make_sensor("tank_sensor")
+    make_rule(**overpressure(tank.site))
     subscribe(channel="webhook", url=webhook.url, secret=webhook.secret, site=tank.site)
-    wait_until(lambda: alerts.has_rule(rule["id"]))
+    alerts.wait_in_force()
 
     webhook.fail_with(503)
     tank.send(pressure(tank, 1700, datetime.now(UTC)))

@@ -33,12 +33,12 @@ def kinds(webhook, device_id: str) -> list[str]:
 
 
 def test_overpressure_with_hysteresis_opens_one_alert_and_resolves_once_below_the_clear_bound(
-    alerts, make_device, make_rule, subscribe, webhook, api
+    alerts, make_sensor, make_rule, subscribe, webhook, api
 ):
-    tank = make_device("tank_sensor")
+    tank = make_sensor("tank_sensor")
     rule = make_rule(**overpressure(tank.site))
     subscribe(channel="webhook", url=webhook.url, secret=webhook.secret, site=tank.site)
-    wait_until(lambda: alerts.has_rule(rule["id"]))
+    alerts.wait_in_force()
 
     # Hovering around the bound: above, in the band, above, in the band. One alert, no flapping.
     t0 = datetime.now(UTC) - timedelta(seconds=30)
@@ -63,12 +63,12 @@ def test_overpressure_with_hysteresis_opens_one_alert_and_resolves_once_below_th
 
 
 def test_pressure_must_stay_high_for_for_s_before_the_alert_fires(
-    alerts, make_device, make_rule, subscribe, webhook, api
+    alerts, make_sensor, make_rule, subscribe, webhook, api
 ):
-    tank = make_device("tank_sensor")
-    rule = make_rule(**overpressure(tank.site, for_s=10))
+    tank = make_sensor("tank_sensor")
+    make_rule(**overpressure(tank.site, for_s=10))
     subscribe(channel="webhook", url=webhook.url, secret=webhook.secret, site=tank.site)
-    wait_until(lambda: alerts.has_rule(rule["id"]))
+    alerts.wait_in_force()
 
     t0 = datetime.now(UTC) - timedelta(seconds=60)
     # High for 8 s, a dip resets the wait, then high again for 6 s: not yet.
@@ -85,12 +85,12 @@ def test_pressure_must_stay_high_for_for_s_before_the_alert_fires(
 
 
 def test_a_spike_that_clears_within_one_batch_is_still_announced_then_resolved(
-    alerts, make_device, make_rule, subscribe, webhook
+    alerts, make_sensor, make_rule, subscribe, webhook
 ):
-    tank = make_device("tank_sensor")
-    rule = make_rule(**overpressure(tank.site, clear_value=None))
+    tank = make_sensor("tank_sensor")
+    make_rule(**overpressure(tank.site, clear_value=None))
     subscribe(channel="webhook", url=webhook.url, secret=webhook.secret, site=tank.site)
-    wait_until(lambda: alerts.has_rule(rule["id"]))
+    alerts.wait_in_force()
 
     t0 = datetime.now(UTC)
     tank.send(pressure(tank, 1800, t0), pressure(tank, 900, t0 + timedelta(milliseconds=1)))  # one message

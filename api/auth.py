@@ -29,6 +29,10 @@ class UserError(HazgateError):
     pass
 
 
+class UserExists(UserError):
+    pass
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     user_id: int
@@ -99,7 +103,7 @@ def add_user(
     try:
         row = conn.execute(INSERT_USER, params).fetchone()
     except psycopg.errors.UniqueViolation as exc:
-        raise UserError(f"a user named {name!r} exists", hint="choose another name") from exc
+        raise UserExists(f"a user named {name!r} exists", hint="choose another name") from exc
     assert row is not None
     return _created(row[0], name, role, key, password)
 
@@ -119,7 +123,7 @@ async def add_user_async(
     try:
         cur = await conn.execute(INSERT_USER, params)
     except psycopg.errors.UniqueViolation as exc:
-        raise UserError(f"a user named {name!r} exists", hint="choose another name") from exc
+        raise UserExists(f"a user named {name!r} exists", hint="choose another name") from exc
     row = await cur.fetchone()
     assert row is not None
     return _created(row[0], name, role, key, password)

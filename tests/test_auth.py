@@ -409,6 +409,10 @@ def test_user_administration_is_audited_and_secrets_never_recorded(pages_server,
         assert created.status_code == 201, created.text
         assert created.json()["api_key"].startswith("hzg_") and created.json()["can_log_in"]
         user_id = created.json()["id"]
+        again = client.post("/api/v1/users", json=body)
+        assert again.status_code == 409 and again.json()["error"]["code"] == "user_exists"
+        weak = client.post("/api/v1/users", json={**body, "name": f"{name}-2", "password": "short"})
+        assert weak.status_code == 422 and weak.json()["error"]["code"] == "invalid_user"
         assert client.patch(f"/api/v1/users/{user_id}", json={"enabled": False}).status_code == 200
         assert client.patch(f"/api/v1/users/{admin.id}", json={"enabled": False}).status_code == 409
         audit = client.get("/api/v1/audit", params={"actor": admin.name}).json()

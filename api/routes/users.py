@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.audit import record
-from api.auth import Principal, Role, UserError, add_user_async, hash_key, new_api_key
+from api.auth import Principal, Role, UserError, UserExists, add_user_async, hash_key, new_api_key
 from api.deps import ApiError, Conn, require
 from api.openapi import errors
 from api.passwords import MAX_PASSWORD_LEN, PasswordPolicyError, check_policy, hash_password
@@ -93,9 +93,10 @@ async def create_user(body: UserIn, conn: Conn, admin: Admin, request: Request) 
         created = await add_user_async(
             conn, body.name, body.role.value, body.site, body.gate_id, password=body.password, created_by=admin.name
         )
+    except UserExists as exc:
+        raise ApiError(409, "user_exists", exc.message) from None
     except UserError as exc:
-        status, code = (409, "user_exists") if "exists" in exc.message else (422, "invalid_user")
-        raise ApiError(status, code, exc.message) from None
+        raise ApiError(422, "invalid_user", exc.message) from None
     user_id = int(str(created["id"]))
     if body.expires_at is not None:
         await conn.execute("UPDATE users SET expires_at = %s WHERE id = %s", (body.expires_at, user_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
@@ -16,6 +16,9 @@ from api.routes.alert_common import Deleted, Officer, unprocessable, write_trans
 
 router = APIRouter(prefix="/api/v1/silences", tags=["silences"])
 
+# A maintenance window longer than a year is a rule that should be deleted, not silenced.
+MAX_SILENCE_S: Final = 366 * 86400.0
+
 
 class SilenceIn(BaseModel):
     """At least one of site, device_id, rule_id; an end (``ends_at``) or a length (``duration_s``)."""
@@ -25,7 +28,7 @@ class SilenceIn(BaseModel):
     rule_id: str | None = None
     starts_at: AwareDatetime | None = Field(None, description="default: now")
     ends_at: AwareDatetime | None = None
-    duration_s: float | None = Field(None, gt=0, allow_inf_nan=False)
+    duration_s: float | None = Field(None, gt=0, le=MAX_SILENCE_S, allow_inf_nan=False)
     reason: str
 
 
@@ -69,7 +72,10 @@ async def create_silence(body: SilenceIn, conn: Conn, principal: Officer) -> Sil
     starts = body.starts_at or datetime.now(UTC)
     if (body.ends_at is None) == (body.duration_s is None):
         raise ApiError(422, "invalid_silence", "give exactly one of ends_at and duration_s")
-    ends = body.ends_at or starts + timedelta(seconds=body.duration_s or 0)
+    try:
+        ends = body.ends_at or starts + timedelta(seconds=body.duration_s or 0)
+    except OverflowError:
+        raise ApiError(422, "invalid_silence", "starts_at + duration_s lies beyond the year 9999") from None
     try:
         silence = Silence(
             matchers=SilenceMatchers(site=body.site, device_id=body.device_id, rule_id=body.rule_id),

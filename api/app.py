@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -58,6 +59,30 @@ def _error_handlers(app: FastAPI) -> None:
         )
 
 
+def _offline_docs(app: FastAPI) -> None:
+    from importlib.util import find_spec
+
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    spec = find_spec("swagger_ui")  # files only: the package's Python side is not used
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("swagger-ui-py is not installed; run `make run` or `pip install -e .`")
+    assets = Path(spec.submodule_search_locations[0]) / "static"
+    app.mount("/docs/assets", StaticFiles(directory=assets), name="swagger-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="hazgate API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )
+
+
 def create_app(settings: Settings, *, gateway: bool = False) -> FastAPI:
     """The API; with gateway=True the MQTT gateway runs in the same process (role `all`)."""
     # check=: a connection broken by a database restart is replaced, not handed to a request.
@@ -94,7 +119,10 @@ def create_app(settings: Settings, *, gateway: bool = False) -> FastAPI:
             await relay.stop()
             await pool.close()
 
-    app = FastAPI(title="hazgate", version=__version__, lifespan=lifespan)
+    # docs_url/redoc_url off: FastAPI's default pages load Swagger UI from a CDN; ours serves
+    # the copy that ships in the swagger-ui-py package (nothing is fetched at run time).
+    app = FastAPI(title="hazgate", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    _offline_docs(app)
     app.state.settings = settings
     app.state.pool = pool
     app.state.gateway = gateway_service

@@ -138,3 +138,11 @@ def test_cli_status_json_prints_one_object(local_services: LocalServices):
 def test_device_names_that_would_break_broker_files_are_refused(bad: str):
     with pytest.raises(registry.DeviceError):
         registry.validate_new("site", bad, "tank_sensor", None)
+
+
+def test_api_docs_are_served_by_the_app_itself_with_no_cdn(app_server):
+    page = httpx.get(f"{app_server.base_url}/docs")
+    assert page.status_code == 200
+    assert "cdn" not in page.text.lower() and "/docs/assets/swagger-ui-bundle.js" in page.text
+    bundle = httpx.get(f"{app_server.base_url}/docs/assets/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and len(bundle.content) > 100_000

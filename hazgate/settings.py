@@ -153,17 +153,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _point_at_local_services(self) -> Settings:
-        """Unset URLs default to the services that `hazgate services up` runs here."""
-        secrets = read_local_secrets(self.state_dir)
-        if self.database_url is None:
-            password = secrets.get("db_password", "")
-            auth = f"hazgate:{password}@" if password else "hazgate@"
-            url = f"postgresql://{auth}127.0.0.1:{self.services.db_port}/hazgate"
-            self.database_url = SecretStr(url)
+        """An unset broker URL defaults to the one `hazgate services up` runs here. (Unset
+        passwords are read from the local secrets when used, see db_url and mqtt_password: on a
+        first run they are made only after these settings exist.)"""
         if self.mqtt_url is None:
             self.mqtt_url = f"mqtt://127.0.0.1:{self.services.mqtt_port}"
-        if self.mqtt.password is None and "mqtt_password" in secrets:
-            self.mqtt.password = SecretStr(secrets["mqtt_password"])
         parts = urlsplit(self.mqtt_url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise ConfigError(
@@ -174,8 +168,12 @@ class Settings(BaseSettings):
 
     @property
     def db_url(self) -> str:
-        assert self.database_url is not None  # set by the validator
-        return self.database_url.get_secret_value()
+        """HAZGATE_DATABASE_URL, or the local TimescaleDB with the password from secrets.json."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        password = read_local_secrets(self.state_dir).get("db_password", "")
+        auth = f"hazgate:{password}@" if password else "hazgate@"
+        return f"postgresql://{auth}127.0.0.1:{self.services.db_port}/hazgate"
 
     @property
     def mqtt_host(self) -> str:
@@ -187,7 +185,9 @@ class Settings(BaseSettings):
 
     @property
     def mqtt_password(self) -> str:
-        return self.mqtt.password.get_secret_value() if self.mqtt.password else ""
+        if self.mqtt.password is not None:
+            return self.mqtt.password.get_secret_value()
+        return read_local_secrets(self.state_dir).get("mqtt_password", "")
 
 
 def read_local_secrets(state_dir: Path) -> dict[str, str]:

@@ -146,3 +146,14 @@ def test_api_docs_are_served_by_the_app_itself_with_no_cdn(app_server):
     assert "cdn" not in page.text.lower() and "/docs/assets/swagger-ui-bundle.js" in page.text
     bundle = httpx.get(f"{app_server.base_url}/docs/assets/swagger-ui-bundle.js")
     assert bundle.status_code == 200 and len(bundle.content) > 100_000
+
+
+def test_settings_made_before_the_first_services_up_still_find_its_passwords(tmp_path):
+    """`make run` on a fresh machine builds its settings before `services up` makes the secrets."""
+    from hazgate.services.local import ensure_secrets
+    from hazgate.settings import Settings as RootSettings
+
+    early = RootSettings(state_dir=tmp_path)
+    secrets = ensure_secrets(tmp_path)
+    assert f":{secrets['db_password']}@" in early.db_url
+    assert early.mqtt_password == secrets["mqtt_password"]

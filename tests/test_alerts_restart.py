@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
+from tests.fixtures.alerts import RunningAlerts
 from tests.fixtures.mqtt import wait_until
 
 TANK = {"tank_temp_c": 18.0, "tank_level_pct": 60.0}
@@ -75,3 +77,38 @@ def test_a_restart_resumes_a_delivery_that_had_not_got_through(alerts, make_sens
     wait_until(lambda: api.get(f"/api/v1/alerts/{delivered.alert_id}").json()["count"] == 2, 30)
     assert len(api.get("/api/v1/alerts", params={"site": tank.site}).json()) == 1
     assert {d.delivery_id for d in webhook.accepted()} == {delivered.delivery_id}
+
+
+def test_an_evaluator_falling_behind_the_stream_catches_up_from_the_database(
+    gateway, alert_settings, make_sensor, make_rule, subscribe, webhook, api
+):
+    # Room for one batch, no waiting: the ingest never slows down for alerting.
+    running = RunningAlerts(gateway, alert_settings(queue_max=1, queue_put_timeout_s=0))
+    try:
+        service = running.service
+        tank = make_sensor("tank_sensor")
+        make_rule(**overpressure(tank.site))
+        subscribe(channel="webhook", url=webhook.url, secret=webhook.secret, site=tank.site)
+        running.wait_in_force()
+
+        evaluate = service._apply
+
+        def sluggish(events, marks):  # an evaluator slower than the stream
+            time.sleep(0.3)
+            evaluate(events, marks)
+
+        service._apply = sluggish
+        t0 = datetime.now(UTC) - timedelta(seconds=30)
+        for i in range(30):
+            tank.send(pressure(tank, 900 + i, t0 + timedelta(seconds=i)))
+            time.sleep(0.03)  # separate batches
+        wait_until(lambda: service.stats.overflows > 0, 30)
+        tank.send(pressure(tank, 1700, t0 + timedelta(seconds=31)))
+        service._apply = evaluate
+
+        firing = wait_until(lambda: webhook.accepted(), 30)[0]
+        assert firing.body["device_id"] == tank.device_id and firing.body["value"] == 1700
+        assert service.stats.replayed > 0  # what the queue could not take came from the database
+        assert len(api.get("/api/v1/alerts", params={"site": tank.site}).json()) == 1
+    finally:
+        running.stop()

@@ -23,6 +23,7 @@ class Delivery:
     signature_ok: bool
     body: dict[str, Any]
     answered: int  # the status we answered with
+    host: str | None = None  # the Host header
 
     @property
     def alert_id(self) -> str:
@@ -49,7 +50,10 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
-                receiver._record(raw, self.headers.get(SIGNATURE_HEADER), self.headers.get(DELIVERY_HEADER) or "")
+                headers = self.headers
+                receiver._record(
+                    raw, headers.get(SIGNATURE_HEADER), headers.get(DELIVERY_HEADER) or "", headers.get("Host")
+                )
                 status = receiver._status()
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
@@ -81,7 +85,7 @@ class WebhookReceiver:
         with self._lock:
             return self._fail_status or 204
 
-    def _record(self, raw: bytes, signature: str | None, delivery_id: str) -> None:
+    def _record(self, raw: bytes, signature: str | None, delivery_id: str, host: str | None) -> None:
         now = time.time()
         ok = verify_signature(raw, self.secret, signature)
         try:
@@ -89,7 +93,7 @@ class WebhookReceiver:
         except ValueError:
             body = {"unparsable": raw[:200].decode(errors="replace")}
         with self._lock:
-            self._deliveries.append(Delivery(now, delivery_id, ok, body, self._fail_status or 204))
+            self._deliveries.append(Delivery(now, delivery_id, ok, body, self._fail_status or 204, host))
 
     @property
     def deliveries(self) -> list[Delivery]:

@@ -271,21 +271,24 @@ class AlertService:
         self._standby_logged = False
         self.config = load_config(conn, self.url_policy)
         saved = load_engine(conn)
-        # Whatever waits in the queue is in the database too: the replay below covers it.
+        pending, self._unsaved = self._unsaved, []
         with self._gap_lock:
             self._gap = False
-        pending = [*self._unsaved, *self._discard_batches()]
-        self._unsaved = []
-        discarded_at = time.time()
         if saved is None:
+            # A first start: nothing to catch up on; what is queued is evaluated as it comes.
             self.state, self.watermarks = EngineState.empty(), {}
         else:
+            # Whatever waits in the queue is in the database too: the replay below covers it.
+            pending += self._discard_batches()
+            discarded_at = time.time()
             # Watermarks of devices since removed (benchmarks, decommissioned sensors) go.
             known = registered_devices(conn)
             self.state = saved.state
             self.watermarks = {d: ts for d, ts in saved.watermarks.items() if d in known}
+            # Until the replay is through, a crash must make the next start replay as much again.
+            self._evaluated_until = saved.resume_from.timestamp()
             self._replay(saved.resume_from)
-        self._evaluated_until = discarded_at
+            self._evaluated_until = discarded_at
         if pending:
             self._apply(pending, {})
         self._checkpoint(force=True)

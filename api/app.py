@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
 
+from alerts.gate_bridge import GateAlertBridge
 from alerts.service import AlertService
 from api import errors as error_shape
 from api import openapi, pages
@@ -94,6 +95,7 @@ def create_app(settings: Settings, *, gateway: bool = False) -> FastAPI:
     alert_service = AlertService(settings) if gateway_service is not None else None
     if alert_service is not None and gateway_service is not None:
         gateway_service.router.listeners.append(alert_service.on_stored)
+        gateway_service.gate.listeners.append(GateAlertBridge(alert_service))
     broadcaster = Broadcaster()
     relay = PgRelay(settings.db_url, broadcaster)
     # Pages' live feed (issue 6): decisions and statuses from the broker, telemetry from the gateway.

@@ -175,10 +175,12 @@ def _serve_gateway(settings: Settings, *, alerts: bool = False) -> None:
     service = GatewayService(settings)
     alert_service = None
     if alerts:
+        from alerts.gate_bridge import GateAlertBridge
         from alerts.service import AlertService
 
         alert_service = AlertService(settings)
         service.router.listeners.append(alert_service.on_stored)
+        service.gate.listeners.append(GateAlertBridge(alert_service))
         alert_service.start()
     service.start()
     if not service.mqtt.wait_connected(30):

@@ -96,9 +96,9 @@ def publish_worker(
     i = 0
     while time.monotonic() < deadline:
         if rate_readings_s:
-            due = start + sent_readings / rate_readings_s
-            if due > time.monotonic():
-                time.sleep(due - time.monotonic())
+            wait_s = start + sent_readings / rate_readings_s - time.monotonic()
+            if wait_s > 0:
+                time.sleep(wait_s)
         k = i % len(clients)
         now = datetime.now(UTC).isoformat()
         body = [{"ts": now, "seq": seqs[k] + j, "values": TANK_VALUES} for j in range(per_message)]

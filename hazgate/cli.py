@@ -237,6 +237,13 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
 
 # -- bench --------------------------------------------------------------------------------
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from hazgate.bench.common import bench_broker
+
+    with bench_broker(settings) as bench_settings:
+        return _bench(args, bench_settings)
+
+
+def _bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     if args.what == "ingest":
         from hazgate.bench.ingest import run_ingest_bench
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import os
 import queue
 import secrets
 import subprocess
@@ -31,7 +30,7 @@ from psycopg.types.json import Jsonb
 
 from alerts.service import EVALUATOR_LOCK_KEY
 from gateway.mqtt_client import forget_session
-from hazgate.bench.common import BenchDevice, percentile, progress, register_devices, remove_devices
+from hazgate.bench.common import BenchDevice, percentile, progress, register_devices, remove_devices, service_env
 from hazgate.bench.webhook_receiver import Delivery, WebhookReceiver
 from hazgate.errors import HazgateError
 from hazgate.settings import Settings
@@ -102,17 +101,8 @@ def _teardown(conn: psycopg.Connection, site: str, user_id: int, rule_id: str) -
 
 
 def _worker(settings: Settings, site: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "HAZGATE_DATABASE_URL": settings.db_url,
-        "HAZGATE_STATE_DIR": str(settings.state_dir),
-        "HAZGATE_SERVICES__DB_PORT": str(settings.services.db_port),
-        "HAZGATE_SERVICES__MQTT_PORT": str(settings.services.mqtt_port),
-        "HAZGATE_MQTT__SHARE_GROUP": site,
-        "HAZGATE_MQTT__CLIENT_ID": f"{site}-worker",
-        "HAZGATE_LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen([sys.executable, "-m", "hazgate.cli", "serve", "--role", "worker"], env=env)
+    cmd = [sys.executable, "-m", "hazgate.cli", "serve", "--role", "worker"]
+    return subprocess.Popen(cmd, env=service_env(settings, site, "worker"))
 
 
 def background_worker(

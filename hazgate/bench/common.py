@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
+import shutil
+import socket
 import statistics
 import sys
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -18,6 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from devices import registry
 from hazgate.services.local import LocalServices, ensure_secrets
+from hazgate.services.mosquitto import Mosquitto
 from hazgate.settings import Settings
 
 # paho queues without bound when the broker's window is full; we wait instead, so "published"
@@ -53,10 +59,58 @@ def register_devices(settings: Settings, count: int, device_type: str = "tank_se
     return site, made
 
 
+BENCH_BROKER_DIR = "bench"
+
+
+@contextmanager
+def bench_broker(settings: Settings) -> Iterator[Settings]:
+    """A Mosquitto of the benchmark's own, configured like the project's, on a free port.
+
+    On the project's broker, the main service's gateway keeps a persistent session with a
+    shared subscription to every device topic: while it is not running, every benchmark
+    message would be queued for it (hundreds of thousands, replayed at its next start).
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    broker = Mosquitto(settings.state_dir / BENCH_BROKER_DIR, port)
+    local = LocalServices(settings)
+    broker.up([local.service_account(ensure_secrets(settings.state_dir))])
+    try:
+        yield settings.model_copy(update={"mqtt_url": f"mqtt://127.0.0.1:{port}"})
+    finally:
+        broker.down()
+        shutil.rmtree(broker.dir, ignore_errors=True)
+
+
+def _broker_for(settings: Settings) -> Mosquitto:
+    local = LocalServices(settings)
+    if settings.mqtt_port == settings.services.mqtt_port:
+        return local.broker
+    return Mosquitto(settings.state_dir / BENCH_BROKER_DIR, settings.mqtt_port)
+
+
 def sync_broker(settings: Settings) -> None:
-    services = LocalServices(settings)
-    services.broker.write_auth(services.broker_accounts(ensure_secrets(settings.state_dir)))
+    """Give the broker the accounts of the devices in the database (as `devices add` does)."""
+    accounts = LocalServices(settings).broker_accounts(ensure_secrets(settings.state_dir))
+    _broker_for(settings).write_auth(accounts)
     time.sleep(0.5)  # SIGHUP reload is asynchronous
+
+
+def service_env(settings: Settings, site: str, role: str) -> dict[str, str]:
+    """Environment of a `hazgate serve` subprocess on the benchmark's database and broker,
+    in a share group and with a client id of its own."""
+    return {
+        **os.environ,
+        "HAZGATE_DATABASE_URL": settings.db_url,
+        "HAZGATE_MQTT_URL": settings.mqtt_url or "",
+        "HAZGATE_STATE_DIR": str(settings.state_dir),
+        "HAZGATE_SERVICES__DB_PORT": str(settings.services.db_port),
+        "HAZGATE_SERVICES__MQTT_PORT": str(settings.services.mqtt_port),
+        "HAZGATE_MQTT__SHARE_GROUP": site,
+        "HAZGATE_MQTT__CLIENT_ID": f"{site}-{role}",
+        "HAZGATE_LOG_LEVEL": "WARNING",
+    }
 
 
 def remove_devices(settings: Settings, site: str) -> None:

@@ -11,7 +11,6 @@ Readings/s in phases 1 and 2 are counted from the first publish to the last read
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from hazgate.bench.common import (
     publish_worker,
     register_devices,
     remove_devices,
+    service_env,
 )
 from hazgate.settings import Settings
 
@@ -123,17 +123,8 @@ def measure_ceiling(settings: Settings, site: str, devices: list[BenchDevice], *
 
 
 def _gateway(settings: Settings, site: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "HAZGATE_DATABASE_URL": settings.db_url,
-        "HAZGATE_STATE_DIR": str(settings.state_dir),
-        "HAZGATE_SERVICES__DB_PORT": str(settings.services.db_port),
-        "HAZGATE_SERVICES__MQTT_PORT": str(settings.services.mqtt_port),
-        "HAZGATE_MQTT__SHARE_GROUP": site,
-        "HAZGATE_MQTT__CLIENT_ID": f"{site}-gateway",
-        "HAZGATE_LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen([sys.executable, "-m", "hazgate.cli", "serve", "--role", "gateway"], env=env)
+    cmd = [sys.executable, "-m", "hazgate.cli", "serve", "--role", "gateway"]
+    return subprocess.Popen(cmd, env=service_env(settings, site, "gateway"))
 
 
 def _wait_stored(conn: psycopg.Connection, site: str, lo: int, hi: int, expected: int) -> tuple[int, int, float]:

@@ -265,7 +265,12 @@ def _bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         if faces_dir is None:
             raise HazgateError("no photos for the gate benchmark", hint="pass --faces-dir (e.g. ../shared/faces)")
         return run_gate_bench(
-            settings, arrivals=args.arrivals, gates=args.gates, faces_dir=faces_dir, gap_s=args.event_gap_s
+            settings,
+            arrivals=args.arrivals,
+            gates=args.gates,
+            faces_dir=faces_dir,
+            gap_s=args.event_gap_s,
+            face_last=args.face_last,
         )
     if args.what == "alerts":
         from hazgate.bench.alerts import run_alerts_bench
@@ -370,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gates", type=int, default=2, help="gate: gates working at once")
     p.add_argument("--event-gap-s", type=float, default=1.0, help="gate: seconds between an arrival's events")
     p.add_argument("--faces-dir", help="gate: photos (default ../shared/faces)")
+    p.add_argument("--face-last", action="store_true", help="gate: the escort's live face is the last input")
     p.add_argument("--background-rate", type=float, default=2000.0, help="alerts: background readings/s")
     p.add_argument("--alerts", type=int, default=200, help="alerts: threshold-breaking readings to publish")
     p.add_argument("--json", action="store_true")

@@ -5,31 +5,13 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from datetime import UTC, datetime
 
 import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.fixtures.alerts import breach, overpressure
 from tests.fixtures.mqtt import wait_until
-
-TANK = {"tank_temp_c": 18.0, "tank_level_pct": 60.0}
-
-
-def overpressure(site: str) -> dict:
-    return {
-        "name": "tank overpressure",
-        "kind": "threshold",
-        "metric": "tank_pressure_kpa",
-        "op": ">",
-        "value": 1600,
-        "severity": "critical",
-        "site": site,
-    }
-
-
-def breach(tank, kpa: float = 1750) -> None:
-    tank.send(tank.reading({**TANK, "tank_pressure_kpa": kpa}, datetime.now(UTC)))
 
 
 def test_a_webhook_down_for_a_while_gets_the_notification_when_back_with_the_same_delivery_id(

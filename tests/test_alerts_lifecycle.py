@@ -4,29 +4,10 @@ hand, and silences holding notifications back until the maintenance window ends.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 from hazgate.bench.webhook_receiver import WebhookReceiver
-from tests.fixtures.alerts import TEST_ESCALATION_S
+from tests.fixtures.alerts import TEST_ESCALATION_S, breach, overpressure
 from tests.fixtures.mqtt import wait_until
-
-TANK = {"tank_temp_c": 18.0, "tank_level_pct": 60.0}
-
-
-def overpressure(site: str) -> dict:
-    return {
-        "name": "tank overpressure",
-        "kind": "threshold",
-        "metric": "tank_pressure_kpa",
-        "op": ">",
-        "value": 1600,
-        "severity": "critical",
-        "site": site,
-    }
-
-
-def breach(tank, kpa: float = 1750) -> None:
-    tank.send(tank.reading({**TANK, "tank_pressure_kpa": kpa}, datetime.now(UTC)))
 
 
 def of(webhook, device_id: str, kind: str | None = None) -> list:

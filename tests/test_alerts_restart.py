@@ -5,23 +5,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from tests.fixtures.alerts import RunningAlerts
+from tests.fixtures.alerts import TANK, RunningAlerts, overpressure
 from tests.fixtures.mqtt import wait_until
-
-TANK = {"tank_temp_c": 18.0, "tank_level_pct": 60.0}
-
-
-def overpressure(site: str) -> dict:
-    return {
-        "name": "tank overpressure",
-        "kind": "threshold",
-        "metric": "tank_pressure_kpa",
-        "op": ">",
-        "value": 1600,
-        "clear_value": 1500,
-        "severity": "critical",
-        "site": site,
-    }
 
 
 def pressure(tank, kpa: float, ts: datetime) -> dict:

@@ -20,6 +20,7 @@ from hazgate.db.migrate import load_migrations, migrate
 from hazgate.mqtt_probe import probe_broker
 from hazgate.services.local import LocalServices
 from hazgate.settings import Settings
+from tests.fixtures.mqtt import sync_broker_accounts
 
 
 def test_services_status_reports_both_services_up(local_services: LocalServices):
@@ -80,11 +81,8 @@ def test_a_device_cannot_publish_on_another_devices_topic(settings: Settings, lo
     with psycopg.connect(settings.db_url) as conn:
         own = registry.add_device(conn, site, f"{site}-ts1", "tank_sensor", None)
         registry.add_device(conn, site, f"{site}-ts2", "tank_sensor", None)
-    from hazgate.services.local import ensure_secrets
 
-    local_services.broker.write_auth(
-        [local_services.service_account(ensure_secrets(settings.state_dir)), *registry_accounts(settings)]
-    )
+    sync_broker_accounts(settings, local_services)
     time.sleep(0.3)  # SIGHUP reload
 
     def publish() -> None:

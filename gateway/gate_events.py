@@ -51,15 +51,23 @@ class GateEventStore:
         self._stop.set()
         self._thread.join(10)
 
-    def _run(self) -> None:
-        conn: psycopg.Connection | None = None
-        try:
-            self._loop(conn)
-        finally:
-            if self._conn is not None:
-                self._conn.close()
+    def _db(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
+        return self._conn
 
-    def _loop(self, conn: psycopg.Connection | None) -> None:
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self._drop_connection()
+
+    def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 msg, device, event = self.inbox.get(timeout=0.2)
@@ -67,13 +75,11 @@ class GateEventStore:
                 continue
             while not self._stop.is_set():
                 try:
-                    if conn is None or conn.closed:
-                        conn = self._conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
-                    new_event = self._store(conn, msg, device, event)
+                    new_event = self._store(self._db(), msg, device, event)
                     break
                 except psycopg.OperationalError as exc:
                     logger.warning("storing a gate event failed (%s); retrying", exc)
-                    conn = None
+                    self._drop_connection()
                     self._stop.wait(RETRY_S)
             else:
                 return  # stopping: unacknowledged, the broker redelivers

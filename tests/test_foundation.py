@@ -99,12 +99,6 @@ def test_a_device_cannot_publish_on_another_devices_topic(settings: Settings, lo
     assert got == [(f"hazgate/v1/{site}/devices/{site}-ts1/telemetry", b"mine")]
 
 
-def registry_accounts(settings: Settings):
-    from hazgate.services.local import registered_device_accounts
-
-    return registered_device_accounts(settings.db_url)
-
-
 def test_healthz_reports_database_edition_and_broker(app_server):
     body = httpx.get(f"{app_server.base_url}/healthz").json()
     assert body["status"] == "ok"

@@ -87,7 +87,7 @@ class GateSettings(BaseModel):
 
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
-    auth: AuthSettings = Field(default_factory=AuthSettings)  # type: ignore[arg-type]
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
 
 class AlertsSettings(BaseModel):
@@ -143,12 +143,12 @@ class Settings(BaseSettings):
     state_dir: Path = Field(default_factory=default_state_dir)
     log_level: str = "INFO"
 
-    services: ServicesSettings = Field(default_factory=ServicesSettings)  # type: ignore[arg-type]
-    mqtt: MqttSettings = Field(default_factory=MqttSettings)  # type: ignore[arg-type]
-    ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
+    services: ServicesSettings = Field(default_factory=ServicesSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
-    alerts: AlertsSettings = Field(default_factory=AlertsSettings)  # type: ignore[arg-type]
-    gate: GateSettings = Field(default_factory=GateSettings)  # type: ignore[arg-type]
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    gate: GateSettings = Field(default_factory=GateSettings)
     faces: FaceSettings = Field(default_factory=FaceSettings)
 
     @model_validator(mode="after")

@@ -60,7 +60,9 @@ def test_a_gas_detector_losing_power_alerts_at_once_by_its_last_will(
     client.publish(detector.topic("telemetry"), payload, qos=1).wait_for_publish(5)
     wait_until(lambda: detector.device_id in alerts.service.watermarks, 30)
     client.loop_stop()
-    client.socket().close()  # power lost: no DISCONNECT, the broker publishes the will
+    sock = client.socket()
+    assert sock is not None
+    sock.close()  # power lost: no DISCONNECT, the broker publishes the will
 
     firing = wait_until(lambda: webhook.accepted(), 30)[0]
     assert firing.kind == "firing" and firing.body["device_id"] == detector.device_id

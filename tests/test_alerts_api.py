@@ -3,6 +3,8 @@ reason, and a subscriber's subscriptions kept to itself. The secret never comes 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 THRESHOLD = {
@@ -37,7 +39,7 @@ def test_a_rule_is_created_listed_and_deleted_by_its_id(api):
 
 
 def test_every_rule_kind_is_accepted(api):
-    bodies = [
+    bodies: list[dict[str, Any]] = [
         {**THRESHOLD, "kind": "rate", "per_s": 5, "window_s": 30, "value": None},
         {
             "name": "tracker silent",

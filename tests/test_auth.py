@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -64,7 +65,7 @@ def people(make_user) -> dict[str, User]:
 
 
 @pytest.fixture(scope="module")
-def sessions(people, pages_server) -> dict[str, tuple[httpx.Client, str]]:
+def sessions(people, pages_server) -> Iterator[dict[str, tuple[httpx.Client, str]]]:
     out = {}
     for role, user in people.items():
         client = httpx.Client(base_url=pages_server.base_url)

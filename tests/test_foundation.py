@@ -63,7 +63,7 @@ def _received_on(settings: Settings, topic_filter: str, publish) -> list[tuple[s
     ready = threading.Event()
     sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:6]}")
     sub.username_pw_set(settings.mqtt.username, settings.mqtt_password)
-    sub.on_message = lambda _c, _u, m: got.append((m.topic, m.payload))
+    sub.on_message = lambda _c, _u, m: got.append((m.topic, bytes(m.payload)))
     sub.on_subscribe = lambda *_a: ready.set()
     sub.connect(settings.mqtt_host, settings.mqtt_port)
     sub.loop_start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -80,7 +81,7 @@ def test_the_kiosk_says_what_is_still_missing_while_the_escort_has_not_come(gate
     assert not gate.kiosk.barrier, "no barrier command while inputs are missing"
 
 
-SCENARIOS = {
+SCENARIOS: dict[str, tuple[Any, dict[str, Any], str, str]] = {
     # name: (edit the registry, arrival overrides, check, reason)
     "tank_inspection_expired": (
         lambda c: c.vehicle["tank"].update(inspection_expires=days(-1)),

@@ -65,7 +65,9 @@ def test_device_status_follows_its_last_will(gateway, make_device, db):
     state = lambda: db.execute("SELECT state FROM devices WHERE device_id = %s", (detector.device_id,)).fetchone()[0]  # noqa: E731
     wait_until(lambda: state() == "online")
     client.loop_stop()
-    client.socket().close()  # the detector loses power: no DISCONNECT, the broker sends its will
+    sock = client.socket()
+    assert sock is not None
+    sock.close()  # the detector loses power: no DISCONNECT, the broker sends its will
     wait_until(lambda: state() == "offline", timeout_s=15)
 
 

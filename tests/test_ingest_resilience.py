@@ -23,6 +23,7 @@ def count(db: psycopg.Connection, device_id: str) -> tuple[int, int]:
     row = db.execute(
         "SELECT count(*), count(DISTINCT seq) FROM telemetry WHERE device_id = %s", (device_id,)
     ).fetchone()
+    assert row is not None
     return row[0], row[1]
 
 

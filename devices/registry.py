@@ -8,6 +8,7 @@ from datetime import datetime
 import psycopg
 from pydantic import BaseModel
 
+from devices import jt808
 from devices.types import GATE_DEVICE_TYPES, DeviceType
 from hazgate.errors import HazgateError
 from hazgate.services.broker_auth import hash_password, new_password
@@ -34,6 +35,9 @@ class NewDevice(BaseModel):
     device_id: str
     username: str
     password: str
+    # JT/T 808 terminals only (docs/jt808.md): the phone as stored and the code it authenticates with.
+    jt808_phone: str | None = None
+    jt808_auth_code: str | None = None
 
 
 def validate_new(site: str, device_id: str, device_type: str, gate_id: str | None) -> DeviceType:
@@ -62,11 +66,15 @@ def add_device(
     device_type: str,
     gate_id: str | None,
     plate: str | None = None,
+    jt808_phone: str | None = None,
 ) -> NewDevice:
-    """Register a device; ``plate``: the vehicle it is mounted on (tank sensor, GPS tracker)."""
+    """Register a device; ``plate``: the vehicle it is mounted on (tank sensor, GPS tracker);
+    ``jt808_phone``: a GPS tracker that is a JT/T 808 terminal with this phone."""
     kind = validate_new(site, device_id, device_type, gate_id)
     if plate is not None and kind not in VEHICLE_DEVICE_TYPES:
         raise DeviceError(f"a {kind.value} is not mounted on a vehicle", hint="leave out --plate")
+    if jt808_phone is not None:
+        jt808_phone = jt808.normalize_phone(jt808_phone)
     password = new_password()
     try:
         conn.execute(
@@ -79,7 +87,16 @@ def add_device(
             f"device {device_id!r} is already registered",
             hint="choose another id, or `hazgate devices disable` the old one first",
         ) from exc
-    return NewDevice(device_id=device_id, username=device_id, password=password)
+    if jt808_phone is None:
+        return NewDevice(device_id=device_id, username=device_id, password=password)
+    code = jt808.provision(conn, device_id, kind, jt808_phone)
+    return NewDevice(
+        device_id=device_id,
+        username=device_id,
+        password=password,
+        jt808_phone=jt808_phone,
+        jt808_auth_code=code,
+    )
 
 
 def set_enabled(conn: psycopg.Connection, device_id: str, enabled: bool) -> None:

@@ -46,8 +46,19 @@ METRICS: dict[DeviceType, tuple[Metric, ...]] = {
         Metric(name="lon", unit="°", min=-180, max=180),
         Metric(name="speed_kmh", unit="km/h", min=0, max=250),
         Metric(name="battery_pct", unit="%", min=0, max=100),
+        # JT/T 808 terminals report these too (docs/jt808.md); MQTT trackers may.
+        Metric(name="heading_deg", unit="°", min=0, max=359),
+        # The standard's altitude is an unsigned WORD in metres; above 9000 m is no road.
+        Metric(name="altitude_m", unit="m", min=-500, max=9000),
+        # The 32-bit JT/T 808 alarm word as a number; a `flag` rule watches one bit of it.
+        Metric(name="alarm_flags", unit="bits", min=0, max=2**32 - 1),
+        # Odometer of the vehicle (extra item 0x01), 0.1 km steps.
+        Metric(name="mileage_km", unit="km", min=0, max=10_000_000),
     ),
 }
+
+# Metrics that hold a word of bits rather than a measure; rules of kind `flag` watch them.
+FLAG_METRICS = frozenset({"alarm_flags"})
 
 GATE_DEVICE_TYPES = frozenset(
     {

@@ -18,35 +18,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-import psycopg
-
 from gateway.device_cache import DeviceCache
 from gateway.messages import InboundMessage
-from gateway.validate import KnownDevice, RejectReason, Row, Verdict, validate
+from gateway.validate import KnownDevice, RejectReason, Verdict, validate
+from ingest.storage import Storage, StorageStats, StoredBatch, StoredListener
 from ingest.writer import Batch, TelemetryWriter
 
 logger = logging.getLogger(__name__)
 
-# Retry a failed flush after this long, doubling up to the cap: the database may be
-# restarting, and hammering it helps nobody. The batch (and its unacknowledged messages)
-# waits meanwhile.
-RETRY_MIN_S = 0.2
-RETRY_MAX_S = 5.0
-
 Ack = Callable[[int, int], None]
 
-
-@dataclass(frozen=True, slots=True)
-class StoredBatch:
-    """What one committed batch added: for listeners on the live stream (alert rules)."""
-
-    rows: list[Row]
-    statuses: dict[str, tuple[str, datetime]]  # device_id -> (state, when)
-    devices: dict[str, KnownDevice]  # the devices the rows and statuses came from
-
-
-# A listener runs on the writer thread right after the commit: it must hand off and return.
-StoredListener = Callable[[StoredBatch], None]
+__all__ = ["Router", "RouterStats", "StoredBatch", "StoredListener"]
 
 
 class EventSink(Protocol):
@@ -56,14 +38,9 @@ class EventSink(Protocol):
 
 
 @dataclass
-class RouterStats:
+class RouterStats(StorageStats):
     received: int = 0
-    readings_stored: int = 0
-    readings_duplicate: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
-    flushes: int = 0
-    flush_failures: int = 0
-    last_flush_error: str | None = None
 
 
 class Router:
@@ -90,8 +67,11 @@ class Router:
         self.max_payload_bytes = max_payload_bytes
         self.max_event_bytes = max_event_bytes
         self.stats = RouterStats()
+        # StoredBatch listeners (alert evaluation, live pages); the JT/T 808 listener of the
+        # same process stores through a Storage that tells this same list.
         self.listeners: list[StoredListener] = []
         self._stop = threading.Event()
+        self.storage = Storage(writer, devices.snapshot, self.listeners, self._stop, self.stats)
         self._thread = threading.Thread(target=self.run, name="hazgate-router", daemon=True)
         # Validation (this process) and the database (another) work in parallel: while one
         # batch is being written, the next is being validated. Two batches queued at most.
@@ -161,38 +141,14 @@ class Router:
         )
 
     def flush(self, batch: Batch) -> None:
-        delay = RETRY_MIN_S
-        while True:
-            try:
-                result = self.writer.flush(batch)
-                break
-            except psycopg.Error as exc:
-                self.stats.flush_failures += 1
-                self.stats.last_flush_error = str(exc)
-                logger.warning("storing %d items failed (%s); retrying in %.1f s", len(batch), exc, delay)
-                if self._stop.wait(delay):
-                    # Shutting down: leave the messages unacknowledged; the broker redelivers them.
-                    return
-                delay = min(delay * 2, RETRY_MAX_S)
-        self.stats.flushes += 1
-        self.stats.readings_stored += result.inserted
-        self.stats.readings_duplicate += result.duplicates
-        self.stats.last_flush_error = None
-        for mid, qos in batch.mids:
-            self.ack(mid, qos)
-        if self.listeners and (batch.rows or batch.statuses):
-            self._notify(batch)
-        batch.clear()
+        """Store the batch, then acknowledge its messages (and tell the listeners)."""
 
-    def _notify(self, batch: Batch) -> None:
-        known = self.devices.snapshot()
-        ids = {r.device_id for r in batch.rows} | set(batch.statuses)
-        stored = StoredBatch(list(batch.rows), dict(batch.statuses), {i: known[i] for i in ids if i in known})
-        for listener in self.listeners:
-            try:
-                listener(stored)
-            except Exception:  # one broken listener must not stop storage; logged with its trace
-                logger.exception("a stored-batch listener failed")
+        def ack() -> None:
+            for mid, qos in batch.mids:
+                self.ack(mid, qos)
+
+        if self.storage.store(batch, on_commit=ack) is not None:
+            batch.clear()
 
 
 def _unknown_device(verdict: Verdict) -> bool:

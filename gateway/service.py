@@ -1,4 +1,5 @@
-"""The gateway role assembled: MQTT client → router → telemetry writer / gate event store."""
+"""The gateway role assembled: MQTT client → router → telemetry writer / gate event store, and
+the JT/T 808 listener beside it, storing through the same path and telling the same listeners."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import queue
 from gateway.device_cache import DeviceCache
 from gateway.gate_events import GateEventStore
 from gateway.gate_pipeline import GatePipeline
+from gateway.jt808.service import Jt808Service
 from gateway.messages import InboundMessage
 from gateway.mqtt_client import MqttGateway
 from gateway.router import Router
@@ -42,7 +44,12 @@ class GatewayService:
             max_payload_bytes=settings.mqtt.max_payload_bytes,
             max_event_bytes=settings.mqtt.max_event_bytes,
         )
-
+        # Terminals speaking JT/T 808 over TCP: the same device cache and StoredBatch listeners.
+        self.jt808 = (
+            Jt808Service(settings, listeners=self.router.listeners, devices=self.router.devices)
+            if settings.jt808.enabled
+            else None
+        )
         self.retention = RetentionJob(
             settings.db_url, settings.ingest.retention_days, image_retention_days=settings.gate.image_retention_days
         )
@@ -55,11 +62,16 @@ class GatewayService:
         self.gate.start()
         self.events.start()
         self.router.start()
+        if self.jt808 is not None:
+            self.jt808.start()
         self.mqtt.start()
 
     def stop(self) -> None:
         # The router flushes and acknowledges what it holds; anything still queued is left
-        # unacknowledged for the broker to redeliver.
+        # unacknowledged for the broker to redeliver. Terminals get no 0x8001 for what the
+        # JT/T 808 listener could not store, and send it again.
+        if self.jt808 is not None:
+            self.jt808.stop()
         self.router.stop()
         self.events.stop()
         self.gate.stop()

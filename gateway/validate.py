@@ -40,6 +40,28 @@ class RejectReason(StrEnum):
     OUT_OF_RANGE = "out_of_range"
     FUTURE_TIMESTAMP = "future_timestamp"
     STORAGE_REFUSED = "storage_refused"
+    # JT/T 808 terminals (gateway/jt808/, docs/jt808.md)
+    BAD_CHECK_CODE = "bad_check_code"
+    BAD_ESCAPE = "bad_escape"
+    TRUNCATED = "truncated"
+    BAD_LENGTH = "bad_length"
+    FRAME_TOO_LARGE = "frame_too_large"
+    JUNK = "junk"
+    BAD_HEADER = "bad_header"
+    ENCRYPTED = "encrypted"
+    UNKNOWN_MESSAGE = "unknown_message"
+    BODY_TOO_SHORT = "body_too_short"
+    MALFORMED_BODY = "malformed_body"
+    INCOMPLETE_MESSAGE = "incomplete_message"
+    UNKNOWN_TERMINAL = "unknown_terminal"
+    PLATE_MISMATCH = "plate_mismatch"
+    AUTH_FAILED = "auth_failed"
+    NOT_AUTHENTICATED = "not_authenticated"
+    PHONE_MISMATCH = "phone_mismatch"
+    BAD_TIME = "bad_time"
+    FLOOD = "flood"
+    TOO_MANY_ERRORS = "too_many_errors"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +81,7 @@ class Rejection:
     device_id: str | None
     payload_excerpt: str
     payload_bytes: int
+    source: str = "mqtt"  # rejected.source: mqtt, jt808
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,23 +210,36 @@ def _telemetry(msg: InboundMessage, device: KnownDevice, verdict: Verdict, now: 
     latest_ok = now + timedelta(seconds=MAX_CLOCK_SKEW_S)
     rows = verdict.rows
     for reading in readings:
-        problem = None
         ts = _parse_ts(reading.ts)
         if ts is None:
-            problem = RejectReason.WRONG_TYPE, f"seq {reading.seq}: ts {reading.ts!r} is not {TS_FORMAT}"
-        elif ts > latest_ok:
-            problem = RejectReason.FUTURE_TIMESTAMP, f"seq {reading.seq}: ts {reading.ts} is in the future"
+            problem: Problem | None = (
+                RejectReason.WRONG_TYPE,
+                f"seq {reading.seq}: ts {reading.ts!r} is not {TS_FORMAT}",
+            )
         else:
-            for name, value in reading.values.items():
-                metric = metrics.get(name)
-                if metric is None or not metric.min <= value <= metric.max:
-                    problem = _value_problem(reading.seq, name, value, metric, metrics)
-                    break
+            problem = reading_problem(reading.seq, ts, reading.values, metrics, latest_ok)
         if problem is None:
             assert ts is not None
             rows.append(Row(ts, reading.ts, device.device_id, reading.seq, device.site, reading.values))
         else:
             verdict.rejections.append(_reject(msg, *problem, device.device_id))
+
+
+Problem = tuple[RejectReason, str]
+
+
+def reading_problem(
+    seq: int, ts: datetime, values: dict[str, float], metrics: dict[str, Metric], latest_ok: datetime
+) -> Problem | None:
+    """Why one reading is refused (a time too far ahead, an unknown metric, a value out of its
+    range), or None. The same rules for every protocol: MQTT here, JT/T 808 in gateway/jt808."""
+    if ts > latest_ok:
+        return RejectReason.FUTURE_TIMESTAMP, f"seq {seq}: ts {ts.isoformat()} is in the future"
+    for name, value in values.items():
+        metric = metrics.get(name)
+        if metric is None or not metric.min <= value <= metric.max:
+            return _value_problem(seq, name, value, metric, metrics)
+    return None
 
 
 def _parse_ts(text: str) -> datetime | None:

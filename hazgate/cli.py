@@ -74,8 +74,8 @@ def cmd_devices(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             return {"devices": [d.model_dump(mode="json") for d in registry.list_devices(conn)]}
         if args.action == "add":
             result: dict[str, Any] = registry.add_device(
-                conn, args.site, args.id, args.type, args.gate, args.plate
-            ).model_dump()
+                conn, args.site, args.id, args.type, args.gate, args.plate, args.jt808_phone
+            ).model_dump(exclude_none=True)
         else:
             registry.set_enabled(conn, args.id, args.action == "enable")
             result = {"device_id": args.id, "enabled": args.action == "enable"}
@@ -147,6 +147,9 @@ def _read_password() -> str:
 
 # -- serve --------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    if args.role == "jt808":
+        _serve_jt808(settings)
+        return
     if args.role in ("gateway", "worker"):
         _serve_gateway(settings, alerts=args.role == "worker")
         return
@@ -189,6 +192,24 @@ def _serve_gateway(settings: Settings, *, alerts: bool = False) -> None:
     service.stop()
     if alert_service is not None:
         alert_service.stop()
+
+
+def _serve_jt808(settings: Settings) -> None:
+    """The JT/T 808 listener alone (several may run behind a TCP load balancer). Without alert
+    evaluation in this process; see docs/jt808.md."""
+    import signal
+    import threading
+
+    from gateway.jt808.service import Jt808Service
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    service = Jt808Service(settings)
+    service.start()
+    logging.getLogger("hazgate").info("JT/T 808 listener on %s:%d", settings.jt808.host, service.port)
+    stop.wait()
+    service.stop()
 
 
 # -- simulate -----------------------------------------------------------------------------
@@ -316,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--type", required=True)
     a.add_argument("--gate")
     a.add_argument("--plate", help="the vehicle a tank sensor or GPS tracker is mounted on")
+    a.add_argument(
+        "--jt808-phone", metavar="PHONE", help="a gps_tracker that is a JT/T 808 terminal: its phone (SIM number)"
+    )
     a.add_argument("--json", action="store_true")
     for action in ("disable", "enable"):
         d = dsub.add_parser(action)
@@ -385,8 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--role",
         default="all",
-        choices=["all", "api", "gateway", "worker"],
-        help="all: API + gateway + alerting; worker: gateway + alerting; gateway: ingest only",
+        choices=["all", "api", "gateway", "worker", "jt808"],
+        help="all: API + gateway + alerting; worker: gateway + alerting; gateway: ingest only; "
+        "jt808: the JT/T 808 terminal listener only",
     )
     p.set_defaults(handler=cmd_serve)
     return parser

@@ -85,6 +85,36 @@ class GateSettings(BaseModel):
     face_workers: int = Field(2, ge=1, le=8)
 
 
+class Jt808Settings(BaseModel):
+    """The JT/T 808 terminal listener (gateway/jt808/, docs/jt808.md)."""
+
+    # Runs inside `serve` roles all, gateway and worker (and alone as --role jt808). Off for
+    # gateway processes beside another that already listens on the port.
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(6808, ge=0, le=65535)  # 0: any free port (tests)
+    # Terminals send a heartbeat every minute or so (their parameter 0x0001); three missed
+    # heartbeats and the connection is closed.
+    idle_timeout_s: float = Field(180.0, gt=0)
+    # The largest escaped frame accepted. A valid frame is at most 2092 bytes (a 1023-byte body
+    # with every byte escaped); anything longer is refused and skipped up to its end flag.
+    max_frame_bytes: int = Field(4096, ge=64)
+    # Frames per second one connection may send on average, and in a burst (a terminal
+    # catching up after a tunnel). Beyond it the connection is recorded as a flood and closed.
+    rate_limit_per_s: float = Field(20.0, gt=0)
+    rate_burst: int = Field(100, ge=1)
+    max_connections: int = Field(10_000, ge=1)
+    # Sub-packets of a long message must all arrive within this.
+    subpacket_timeout_s: float = Field(60.0, gt=0)
+    # Wrong auth codes on one connection before it is closed.
+    max_auth_failures: int = Field(3, ge=1)
+    # Refusals recorded for one connection before it is closed as hopeless.
+    max_errors_per_connection: int = Field(50, ge=1)
+    # Answers one connection may have waiting on storage (pipelined reports); beyond it the
+    # listener stops reading that connection until the database catches up.
+    max_pending_replies: int = Field(64, ge=1)
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -150,6 +180,7 @@ class Settings(BaseSettings):
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     gate: GateSettings = Field(default_factory=GateSettings)
     faces: FaceSettings = Field(default_factory=FaceSettings)
+    jt808: Jt808Settings = Field(default_factory=Jt808Settings)
 
     @model_validator(mode="after")
     def _point_at_local_services(self) -> Settings:

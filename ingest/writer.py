@@ -163,7 +163,7 @@ class TelemetryWriter:
             )
 
 
-def write_rejections(conn: psycopg.Connection, rejections: list[Rejection], source: str = "mqtt") -> None:
+def write_rejections(conn: psycopg.Connection, rejections: list[Rejection]) -> None:
     if not rejections:
         return
     with conn.cursor() as cur:
@@ -171,7 +171,7 @@ def write_rejections(conn: psycopg.Connection, rejections: list[Rejection], sour
             "INSERT INTO rejected (source, topic, device_id, reason, detail, payload_excerpt, payload_bytes)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s)",
             [
-                (source, r.topic, r.device_id, r.reason.value, r.detail, r.payload_excerpt, r.payload_bytes)
+                (r.source, r.topic, r.device_id, r.reason.value, r.detail, r.payload_excerpt, r.payload_bytes)
                 for r in rejections
             ],
         )

@@ -44,6 +44,7 @@ def gateway_process(settings, client_id: str, group: str) -> subprocess.Popen:
         "HAZGATE_MQTT__CLIENT_ID": client_id,
         "HAZGATE_MQTT__SHARE_GROUP": group,
         "HAZGATE_LOG_LEVEL": "WARNING",
+        "HAZGATE_JT808__PORT": "0",  # its JT/T 808 listener on any free port
     }
     return subprocess.Popen([sys.executable, "-m", "hazgate.cli", "serve", "--role", "gateway"], env=env)
 

@@ -110,6 +110,8 @@ def service_env(settings: Settings, site: str, role: str) -> dict[str, str]:
         "HAZGATE_MQTT__SHARE_GROUP": site,
         "HAZGATE_MQTT__CLIENT_ID": f"{site}-{role}",
         "HAZGATE_LOG_LEVEL": "WARNING",
+        # The gateway's JT/T 808 listener on any free port: the main service may hold 6808.
+        "HAZGATE_JT808__PORT": "0",
     }
 
 

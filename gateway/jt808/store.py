@@ -1,0 +1,127 @@
+"""From the listener's connections to the shared storage path, batched, answered after commit.
+
+Connections (asyncio) hand in what a frame produced: readings, refusals, a status change.
+One thread gathers them into a batch (by size or ``flush_interval_s``, as the MQTT router does),
+stores it through :class:`ingest.storage.Storage` and, once committed, resolves each
+connection's future, which is when the connection sends its 0x8001. A full queue makes the
+connection wait (and stop reading its socket): backpressure, never a silent drop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from gateway.validate import Rejection, Row
+from ingest.storage import Storage
+from ingest.writer import Batch
+
+logger = logging.getLogger(__name__)
+
+# How long a connection waits before trying again to put into a full queue.
+QUEUE_FULL_WAIT_S = 0.01
+
+
+@dataclass(slots=True)
+class StoreItem:
+    rows: list[Row] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    statuses: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    # Resolved with True once committed, False when the listener stopped first.
+    future: asyncio.Future[bool] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows) + len(self.rejections) + len(self.statuses)
+
+
+def _resolve(future: asyncio.Future[bool], ok: bool) -> None:
+    if not future.done():
+        future.set_result(ok)
+
+
+class ReportStore:
+    def __init__(self, storage: Storage, *, batch_size: int, flush_interval_s: float, queue_max: int = 10_000):
+        self.storage = storage
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self._queue: queue.Queue[StoreItem | None] = queue.Queue(queue_max)
+        self._thread = threading.Thread(target=self._run, name="hazgate-jt808-store", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Store what is queued, then stop (the storage gives up retrying once ``stop`` is set)."""
+        while True:
+            try:
+                self._queue.put(None, timeout=timeout_s)
+                break
+            except queue.Full:
+                logger.warning("JT/T 808 store queue still full at shutdown; stopping storage")
+                self.storage.stop.set()
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            self.storage.stop.set()
+            self._thread.join(timeout_s)
+
+    async def store(self, item: StoreItem) -> bool:
+        """Hand ``item`` in and wait until it is committed (True) or the listener stopped (False)."""
+        loop = asyncio.get_running_loop()
+        item.loop, item.future = loop, loop.create_future()
+        await self.put(item)
+        return await item.future
+
+    async def put(self, item: StoreItem) -> None:
+        """Hand ``item`` in without waiting for its commit (refusals, status changes)."""
+        while True:
+            try:
+                self._queue.put_nowait(item)
+                return
+            except queue.Full:
+                await asyncio.sleep(QUEUE_FULL_WAIT_S)
+
+    def _run(self) -> None:
+        batch = Batch()
+        waiting: list[StoreItem] = []
+        opened_at = 0.0
+        stopping = False
+        while not stopping:
+            wait = self.flush_interval_s
+            if waiting:
+                wait = max(0.0, opened_at + self.flush_interval_s - time.monotonic())
+            try:
+                item = self._queue.get(timeout=wait)
+            except queue.Empty:
+                item = None
+            else:
+                if item is None:
+                    stopping = True
+            if item is not None:
+                if not waiting:
+                    opened_at = time.monotonic()
+                batch.rows.extend(item.rows)
+                batch.rejections.extend(item.rejections)
+                batch.statuses.update(item.statuses)
+                waiting.append(item)
+            due = time.monotonic() >= opened_at + self.flush_interval_s
+            if waiting and (len(batch) >= self.batch_size or due or stopping):
+                self._flush(batch, waiting)
+                batch, waiting = Batch(), []
+        self.storage.close()
+
+    def _flush(self, batch: Batch, waiting: list[StoreItem]) -> None:
+        def answer(ok: bool) -> None:
+            for item in waiting:
+                if item.future is not None and item.loop is not None:
+                    with contextlib.suppress(RuntimeError):  # the listener's loop is already closed
+                        item.loop.call_soon_threadsafe(_resolve, item.future, ok)
+
+        if self.storage.store(batch, on_commit=lambda: answer(True)) is None:
+            answer(False)

@@ -36,6 +36,7 @@ from alerts.lifecycle import (
 from alerts.models import (
     AbsenceRule,
     DwellRule,
+    FlagRule,
     GateFailureRule,
     RateRule,
     Rule,
@@ -59,6 +60,7 @@ __all__ = [
     "EngineState",
     "EscalationPolicy",
     "Event",
+    "FlagRule",
     "GateFailureRule",
     "InspectionFailed",
     "Notification",

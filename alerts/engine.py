@@ -29,6 +29,7 @@ from alerts.events import (
 from alerts.models import (
     AbsenceRule,
     DwellRule,
+    FlagRule,
     GateFailureRule,
     RateRule,
     Rule,
@@ -293,6 +294,49 @@ def _rate(ch: _Changes, rule_id: str, rule: RateRule, r: Reading) -> Transition 
     return _condition_transition(step, rule_id, rule, r.device_id, new, r, f"{rule.metric}_per_s", per_s, described)
 
 
+# --- flag: one bit of a flags metric ------------------------------------------------------------
+
+
+def _flag(ch: _Changes, rule_id: str, rule: FlagRule, r: Reading) -> Transition | None:
+    x = r.values.get(rule.metric)
+    if x is None or not math.isfinite(x):
+        return None
+    st = ch.get(rule_id, r.device_id)
+    if st is not None and st.last_ts is not None and r.ts <= st.last_ts:
+        return None
+    bit = 1.0 if rule.is_set(x) else 0.0
+    if st is None and not bit:
+        return None
+    if st is not None and st.firing and rule.latch and not bit:
+        ch.put(rule_id, rule, r.device_id, _fresh(st, r))  # stays open until an officer resolves it
+        return None
+    new, step = _step(_fresh(st, r), r.ts, bit, ">=", 1.0, None, 0.0)
+    ch.put(rule_id, rule, r.device_id, new if new.firing else None)
+    if step is None or step == "hold":
+        return None
+    summary = f"{rule.metric} bit {rule.bit} {'set' if bit else 'clear'} (word {int(x)}) on {r.device_id}"
+    if step == "fire":
+        details: Details = {"bit": float(rule.bit)}
+        return _transition(
+            "fire",
+            rule_id,
+            rule,
+            r.device_id,
+            r.ts,
+            rule.kind,
+            summary,
+            new,
+            details=details,
+            metric=rule.metric,
+            value=x,
+        )
+    if step == "resolve":
+        return _transition("resolve", rule_id, rule, r.device_id, r.ts, "cleared", summary, new)
+    return _transition(
+        "update", rule_id, rule, r.device_id, r.ts, "repeat", summary, new, repeat=True, metric=rule.metric, value=x
+    )
+
+
 # --- absence -----------------------------------------------------------------------------------
 
 
@@ -461,6 +505,8 @@ def _on_reading(ch: _Changes, rule_id: str, rule: Rule, r: Reading) -> Transitio
         return _threshold(ch, rule_id, rule, r)
     if isinstance(rule, RateRule):
         return _rate(ch, rule_id, rule, r)
+    if isinstance(rule, FlagRule):
+        return _flag(ch, rule_id, rule, r)
     return _absence_reading(ch, rule_id, rule, r)
 
 

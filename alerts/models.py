@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from alerts.urlcheck import DEFAULT_URL_POLICY, UrlPolicy, check_webhook_url
-from devices.types import ALL_METRICS, METRICS, DeviceType, metrics_for
+from devices.types import ALL_METRICS, FLAG_METRICS, METRICS, DeviceType, metrics_for
 
 
 class Severity(StrEnum):
@@ -182,6 +182,34 @@ class RateRule(_DeviceScoped):
         return self
 
 
+class FlagRule(_DeviceScoped):
+    """One bit of a flags metric (the JT/T 808 alarm word ``alarm_flags``): fires while the bit is
+    set; resolves when a reading has it clear, or with ``latch`` only when an officer resolves it
+    (SOS: terminals clear the bit as soon as the platform has answered the report)."""
+
+    kind: Literal["flag"] = "flag"
+    metric: str
+    bit: Annotated[int, Field(ge=0, le=31)]
+    latch: bool = False
+
+    @field_validator("metric")
+    @classmethod
+    def _flags_metric(cls, v: str) -> str:
+        if v not in FLAG_METRICS:
+            raise ValueError(
+                f"metric {v!r} is not a word of flags; flag rules watch: {', '.join(sorted(FLAG_METRICS))}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _of_type(self) -> FlagRule:
+        _metric_of_type(self.metric, self.device_type)
+        return self
+
+    def is_set(self, value: float) -> bool:
+        return value >= 0 and int(value) >> self.bit & 1 == 1
+
+
 class AbsenceRule(_DeviceScoped):
     """A device sends no telemetry for ``silence_s`` seconds, or its last will says offline."""
 
@@ -237,7 +265,7 @@ class GateFailureRule(_RuleBase):
 
 
 Rule = Annotated[
-    ThresholdRule | RateRule | AbsenceRule | DwellRule | GateFailureRule,
+    ThresholdRule | RateRule | AbsenceRule | DwellRule | GateFailureRule | FlagRule,
     Field(discriminator="kind"),
 ]
 RULE_ADAPTER: Final[TypeAdapter[Rule]] = TypeAdapter(Rule, config=ConfigDict(title="rule"))

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Body
 from psycopg.types.json import Jsonb
 from pydantic import Field, TypeAdapter
 
-from alerts.models import AbsenceRule, DwellRule, GateFailureRule, RateRule, Rule, ThresholdRule
+from alerts.models import AbsenceRule, DwellRule, FlagRule, GateFailureRule, RateRule, Rule, ThresholdRule
 from api.deps import ApiError, Conn
 from api.routes.alert_common import Deleted, Officer, write_transaction
 
@@ -58,8 +58,15 @@ class GateFailureRuleOut(GateFailureRule):
     created_at: datetime
 
 
+class FlagRuleOut(FlagRule):
+    id: str
+    enabled: bool
+    created_by: str
+    created_at: datetime
+
+
 RuleOut = Annotated[
-    ThresholdRuleOut | RateRuleOut | AbsenceRuleOut | DwellRuleOut | GateFailureRuleOut,
+    ThresholdRuleOut | RateRuleOut | AbsenceRuleOut | DwellRuleOut | GateFailureRuleOut | FlagRuleOut,
     Field(discriminator="kind"),
 ]
 RULE_OUT: TypeAdapter[RuleOut] = TypeAdapter(RuleOut)

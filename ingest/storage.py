@@ -69,8 +69,16 @@ class Storage:
         self.stop = stop
         self.stats = stats if stats is not None else StorageStats()
 
-    def store(self, batch: Batch, on_commit: Callable[[], None] | None = None) -> FlushResult | None:
-        """Store ``batch``; None when stopping before it could be (nothing was acknowledged)."""
+    def store(
+        self,
+        batch: Batch,
+        on_commit: Callable[[], None] | None = None,
+        devices: Mapping[str, KnownDevice] | None = None,
+    ) -> FlushResult | None:
+        """Store ``batch``; None when stopping before it could be (nothing was acknowledged).
+
+        ``devices``: the devices of the batch as the caller knows them (fresher than the cache,
+        e.g. a terminal provisioned a moment ago); the listeners get them with the rows."""
         delay = RETRY_MIN_S
         while True:
             try:
@@ -91,11 +99,11 @@ class Storage:
         if on_commit is not None:
             on_commit()
         if self.listeners and (batch.rows or batch.statuses):
-            self._notify(batch)
+            self._notify(batch, devices or {})
         return result
 
-    def _notify(self, batch: Batch) -> None:
-        known = self.known_devices()
+    def _notify(self, batch: Batch, devices: Mapping[str, KnownDevice]) -> None:
+        known = {**self.known_devices(), **devices}
         ids = {r.device_id for r in batch.rows} | set(batch.statuses)
         stored = StoredBatch(list(batch.rows), dict(batch.statuses), {i: known[i] for i in ids if i in known})
         for listener in list(self.listeners):

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from alerts.engine import Transition, evaluate_all, release
-from alerts.events import Reading
+from alerts.events import Event, Reading
 from alerts.models import FlagRule, Rule, parse_rule
 from alerts.state import EngineState
 
@@ -35,7 +35,7 @@ def make_flag(**overrides: Any) -> FlagRule:
     return rule
 
 
-def run(rules: dict[str, Rule], events: list[Reading], state: EngineState | None = None):
+def run(rules: dict[str, Rule], events: list[Event], state: EngineState | None = None):
     return evaluate_all(rules, state or EngineState.empty(), events)
 
 

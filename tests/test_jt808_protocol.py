@@ -224,11 +224,9 @@ def test_location_batch_by_hand():
 def test_registration_2013_by_hand():
     # province 0021, city 0002, manufacturer "HZGTE" (5), model "HG-808" (20, NUL-padded),
     # terminal id "T000001" (7), plate colour 02 (yellow), plate 浙B12345 in GBK (d5e3 42 3132333435).
-    body = (
-        "0021 0002 485a475445 48472d383038" + "00" * 14 + " 54303030303031 02 d5e3 42 3132333435"
-    ).replace(" ", "")
+    body = ("0021 0002 485a475445 48472d383038" + "00" * 14 + " 54303030303031 02 d5e3 42 3132333435").replace(" ", "")
     length = len(bytes.fromhex(body))
-    header, message = decode(frame(f"0100 {length:04x} 013912345678 0000 {body}"))
+    _, message = decode(frame(f"0100 {length:04x} 013912345678 0000 {body}"))
     assert length == 45
     assert message == Register(0x21, 0x02, "HZGTE", "HG-808", "T000001", 2, "浙B12345")
     assert encode_body(message, Version.V2013).hex() == body

@@ -47,7 +47,7 @@ from gateway.jt808.protocol import (
 from gateway.jt808.readings import location_rows, refusal
 from gateway.jt808.store import ReportStore, StoreItem
 from gateway.jt808.subpackets import Reassembler
-from gateway.validate import Rejection, RejectReason
+from gateway.validate import KnownDevice, Rejection, RejectReason
 from hazgate.settings import Jt808Settings
 
 logger = logging.getLogger(__name__)
@@ -370,7 +370,8 @@ class Connection:
     async def _status(self, state: str) -> None:
         assert self.terminal is not None
         when = datetime.now(UTC)
-        await self.listener.store.put(StoreItem(statuses={self.terminal.device.device_id: (state, when)}))
+        device = self.terminal.device
+        await self.listener.store.put(StoreItem(statuses={device.device_id: (state, when)}, devices=self._devices()))
 
     # -- location reports -----------------------------------------------------------------------
     async def _location(self, message: Location | LocationBatch, header: Header, serial: int, raw: bytes) -> None:
@@ -395,10 +396,13 @@ class Connection:
 
         async def stored() -> PlatformMessage | None:
             # The answer only after the commit; if the listener stops first, none (the terminal resends).
-            ok = await self.listener.store.store(StoreItem(rows=rows, rejections=refused))
+            ok = await self.listener.store.store(StoreItem(rows=rows, rejections=refused, devices=self._devices()))
             return answer if ok else None
 
         await self._reply(asyncio.ensure_future(stored()))
+
+    def _devices(self) -> dict[str, KnownDevice]:
+        return {} if self.terminal is None else {self.terminal.device.device_id: self.terminal.device}
 
     # -- answers and refusals -------------------------------------------------------------------
     async def _reply(self, reply: Reply) -> None:

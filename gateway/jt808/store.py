@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from gateway.validate import Rejection, Row
+from gateway.validate import KnownDevice, Rejection, Row
 from ingest.storage import Storage
 from ingest.writer import Batch
 
@@ -33,6 +33,8 @@ class StoreItem:
     rows: list[Row] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     statuses: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    # The terminal's device, as the listener knows it, for the StoredBatch listeners.
+    devices: dict[str, KnownDevice] = field(default_factory=dict)
     # Resolved with True once committed, False when the listener stopped first.
     future: asyncio.Future[bool] | None = None
     loop: asyncio.AbstractEventLoop | None = None
@@ -89,6 +91,7 @@ class ReportStore:
 
     def _run(self) -> None:
         batch = Batch()
+        devices: dict[str, KnownDevice] = {}
         waiting: list[StoreItem] = []
         opened_at = 0.0
         stopping = False
@@ -109,19 +112,20 @@ class ReportStore:
                 batch.rows.extend(item.rows)
                 batch.rejections.extend(item.rejections)
                 batch.statuses.update(item.statuses)
+                devices.update(item.devices)
                 waiting.append(item)
             due = time.monotonic() >= opened_at + self.flush_interval_s
             if waiting and (len(batch) >= self.batch_size or due or stopping):
-                self._flush(batch, waiting)
-                batch, waiting = Batch(), []
+                self._flush(batch, waiting, devices)
+                batch, waiting, devices = Batch(), [], {}
         self.storage.close()
 
-    def _flush(self, batch: Batch, waiting: list[StoreItem]) -> None:
+    def _flush(self, batch: Batch, waiting: list[StoreItem], devices: dict[str, KnownDevice]) -> None:
         def answer(ok: bool) -> None:
             for item in waiting:
                 if item.future is not None and item.loop is not None:
                     with contextlib.suppress(RuntimeError):  # the listener's loop is already closed
                         item.loop.call_soon_threadsafe(_resolve, item.future, ok)
 
-        if self.storage.store(batch, on_commit=lambda: answer(True)) is None:
+        if self.storage.store(batch, on_commit=lambda: answer(True), devices=devices) is None:
             answer(False)

@@ -220,7 +220,14 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
     from pathlib import Path
 
     from hazgate.simulate.park import build_park, registry_document
-    from hazgate.simulate.runner import Simulator, assign_photos, default_faces_dir, ensure_devices, say
+    from hazgate.simulate.runner import (
+        Simulator,
+        assign_photos,
+        default_faces_dir,
+        ensure_devices,
+        ensure_jt808,
+        say,
+    )
 
     park = build_park(
         args.seed, gates=args.gates, tankers=args.tankers, site=args.site, duration_s=args.duration_s or 3600.0
@@ -241,13 +248,18 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
         if args.registry_only:
             return {"registry": str(out), "vehicles": len(park.tankers)}
     say(f"park {park.site}: {len(park.gates)} gates, {len(park.tankers)} tankers, {len(park.detectors)} gas detectors")
+    passwords = ensure_devices(settings, park)
+    phones = ensure_jt808(settings, park, min(args.jt808, len(park.tankers))) if args.jt808 else {}
+    if phones:
+        say(f"{len(phones)} GPS trackers speak JT/T 808 to {settings.jt808.host}:{settings.jt808.port}")
     sim = Simulator(
         settings,
         park,
-        ensure_devices(settings, park),
+        passwords,
         interval_s=args.interval_s,
         arrival_every_s=args.arrival_every_s,
         photos=photos,
+        jt808_phones=phones,
     )
     try:
         return sim.run(args.duration_s)
@@ -259,6 +271,11 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
 # -- bench --------------------------------------------------------------------------------
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from hazgate.bench.common import bench_broker
+
+    if args.what == "jt808":  # TCP only: no broker involved
+        from hazgate.bench.jt808 import run_jt808_bench
+
+        return run_jt808_bench(settings, terminals=args.terminals, seconds=args.seconds, window=args.window)
 
     with bench_broker(settings) as bench_settings:
         return _bench(args, bench_settings)
@@ -385,11 +402,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faces-dir", help="photos for ID cards and faces (default: ../shared/faces if present)")
     p.add_argument("--write-registry", metavar="FILE", help="write the park's registry import file")
     p.add_argument("--registry-only", action="store_true", help="with --write-registry: write it and stop")
+    p.add_argument(
+        "--jt808",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the GPS trackers of N tankers speak JT/T 808 over TCP (HAZGATE_JT808__PORT) instead of MQTT",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_simulate)
 
     p = sub.add_parser("bench", help="benchmarks that print figures and the ceiling of the same run")
-    p.add_argument("what", choices=["ingest", "gate", "alerts"])
+    p.add_argument("what", choices=["ingest", "gate", "alerts", "jt808"])
     p.add_argument("--devices", type=int, default=50)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--readings-per-message", type=int, default=10)
@@ -402,6 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--face-last", action="store_true", help="gate: the escort's live face is the last input")
     p.add_argument("--background-rate", type=float, default=2000.0, help="alerts: background readings/s")
     p.add_argument("--alerts", type=int, default=200, help="alerts: threshold-breaking readings to publish")
+    p.add_argument("--terminals", type=int, default=100, help="jt808: terminals reporting every second")
+    p.add_argument("--window", type=int, default=4, help="jt808: reports in flight per terminal at full load")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_bench)
 

@@ -43,9 +43,7 @@ class Jt808Service:
             listeners if listeners is not None else [],
             self._stop_storage,
         )
-        self.store = ReportStore(
-            self.storage, batch_size=settings.ingest.batch_size, flush_interval_s=settings.ingest.flush_interval_s
-        )
+        self.store = ReportStore(self.storage, batch_size=settings.ingest.batch_size)
         self.directory = TerminalDirectory(settings.db_url)
         self.listener = Listener(settings.jt808, self.directory, self.store)
         self._thread = threading.Thread(target=self._run, name="hazgate-jt808", daemon=True)

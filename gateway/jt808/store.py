@@ -1,10 +1,10 @@
 """From the listener's connections to the shared storage path, batched, answered after commit.
 
 Connections (asyncio) hand in what a frame produced: readings, refusals, a status change.
-One thread gathers them into a batch (by size or ``flush_interval_s``, as the MQTT router does),
-stores it through :class:`ingest.storage.Storage` and, once committed, resolves each
-connection's future, which is when the connection sends its 0x8001. A full queue makes the
-connection wait (and stop reading its socket): backpressure, never a silent drop.
+One thread gathers what is queued into a batch (up to ``batch_size``), stores it through
+:class:`ingest.storage.Storage` and, once committed, resolves each connection's future, which
+is when the connection sends its 0x8001. A full queue makes the connection wait (and stop
+reading its socket): backpressure, never a silent drop.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import contextlib
 import logging
 import queue
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -49,10 +48,9 @@ def _resolve(future: asyncio.Future[bool], ok: bool) -> None:
 
 
 class ReportStore:
-    def __init__(self, storage: Storage, *, batch_size: int, flush_interval_s: float, queue_max: int = 10_000):
+    def __init__(self, storage: Storage, *, batch_size: int, queue_max: int = 10_000):
         self.storage = storage
         self.batch_size = batch_size
-        self.flush_interval_s = flush_interval_s
         self._queue: queue.Queue[StoreItem | None] = queue.Queue(queue_max)
         self._thread = threading.Thread(target=self._run, name="hazgate-jt808-store", daemon=True)
 
@@ -90,34 +88,31 @@ class ReportStore:
                 await asyncio.sleep(QUEUE_FULL_WAIT_S)
 
     def _run(self) -> None:
-        batch = Batch()
-        devices: dict[str, KnownDevice] = {}
-        waiting: list[StoreItem] = []
-        opened_at = 0.0
+        """Wait for the first item, take whatever else is queued (up to ``batch_size``), write it.
+
+        At a few reports a second each one is written at once (an answer in milliseconds); under
+        load the queue fills while a batch is being written, and the next batch is larger.
+        """
         stopping = False
         while not stopping:
-            wait = self.flush_interval_s
-            if waiting:
-                wait = max(0.0, opened_at + self.flush_interval_s - time.monotonic())
-            try:
-                item = self._queue.get(timeout=wait)
-            except queue.Empty:
-                item = None
-            else:
-                if item is None:
-                    stopping = True
-            if item is not None:
-                if not waiting:
-                    opened_at = time.monotonic()
+            item = self._queue.get()
+            if item is None:
+                break
+            batch, devices, waiting = Batch(), {}, []
+            while item is not None:
                 batch.rows.extend(item.rows)
                 batch.rejections.extend(item.rejections)
                 batch.statuses.update(item.statuses)
                 devices.update(item.devices)
                 waiting.append(item)
-            due = time.monotonic() >= opened_at + self.flush_interval_s
-            if waiting and (len(batch) >= self.batch_size or due or stopping):
-                self._flush(batch, waiting, devices)
-                batch, waiting, devices = Batch(), [], {}
+                if len(batch) >= self.batch_size:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                stopping = item is None
+            self._flush(batch, waiting, devices)
         self.storage.close()
 
     def _flush(self, batch: Batch, waiting: list[StoreItem], devices: dict[str, KnownDevice]) -> None:

@@ -49,19 +49,26 @@ class Terminal:
     _sock: socket.socket | None = field(default=None, init=False, repr=False)
     _splitter: FrameSplitter = field(default_factory=FrameSplitter, init=False, repr=False)
     _inbox: list[Message] = field(default_factory=list, init=False, repr=False)
+    _authenticated: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         protocol_version = 1 if self.version is Version.V2019 else 0
         self.endpoint = Endpoint(self.phone, self.version, protocol_version)
 
     # -- connection ----------------------------------------------------------------------------
+    @property
+    def authenticated(self) -> bool:
+        return self._sock is not None and self._authenticated
+
     def connect(self) -> Terminal:
+        self._authenticated = False
         self._sock = socket.create_connection((self.host, self.port), timeout=self.timeout_s)
         self._splitter = FrameSplitter()
         self._inbox.clear()
         return self
 
     def close(self) -> None:
+        self._authenticated = False
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -130,6 +137,7 @@ class Terminal:
             raise TerminalError("no auth code: register first")
         answer = self.answer_to(self.send(Authenticate(auth, "860000000000001", "hazgate-sim")))
         assert isinstance(answer, PlatformResponse)
+        self._authenticated = answer.result == 0
         return answer
 
     def start(self) -> Terminal:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import random
 import sys
@@ -17,9 +18,12 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
-from devices import registry
+from devices import jt808, registry
+from devices.types import DeviceType
+from gateway.jt808.protocol import Version, make_location
 from hazgate.services.local import LocalServices, ensure_secrets
 from hazgate.settings import Settings
+from hazgate.simulate.jt808_terminal import Terminal, TerminalError
 from hazgate.simulate.park import Park, SimDevice, Tanker, gas_reading, gps_reading, person_name, tank_reading
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -75,6 +79,25 @@ def ensure_devices(settings: Settings, park: Park) -> dict[str, str]:
     return known
 
 
+def jt808_phone(park: Park, tanker: Tanker) -> str:
+    """A stable 11-digit phone per simulated tracker: 139, the seed, the tanker."""
+    return f"139{park.seed % 10000:04d}{tanker.index + 1:04d}"
+
+
+def ensure_jt808(settings: Settings, park: Park, count: int) -> dict[str, str]:
+    """The GPS trackers of the first ``count`` tankers provisioned as JT/T 808 terminals:
+    {device id: phone}. Their MQTT accounts stay; they just do not use them."""
+    chosen = {t.gps.device_id: jt808_phone(park, t) for t in park.tankers[:count]}
+    with psycopg.connect(settings.db_url) as conn:
+        have: dict[str, str] = dict(conn.execute("SELECT device_id, phone FROM jt808_terminals").fetchall())
+        for device_id, phone in chosen.items():
+            if have.get(device_id) == phone:
+                continue
+            conn.execute("DELETE FROM jt808_terminals WHERE device_id = %s OR phone = %s", (device_id, phone))
+            jt808.provision(conn, device_id, DeviceType.GPS_TRACKER, phone)
+    return chosen
+
+
 class Simulator:
     def __init__(
         self,
@@ -85,8 +108,13 @@ class Simulator:
         interval_s: float,
         arrival_every_s: float,
         photos: dict[str, tuple[str, str]] | None,
+        jt808_phones: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings
+        # GPS trackers that speak JT/T 808 over TCP instead of MQTT: device id -> phone.
+        self.jt808_phones = jt808_phones or {}
+        self.terminals: dict[str, Terminal] = {}
+        self.jt808_failures = 0
         self.park = park
         self.passwords = passwords
         self.interval_s = interval_s
@@ -103,7 +131,17 @@ class Simulator:
         return f"hazgate/v1/{device.site}/devices/{device.device_id}/{kind}"
 
     def connect(self) -> None:
+        for k, (device_id, phone) in enumerate(sorted(self.jt808_phones.items())):
+            device = next(d for d in self.park.devices if d.device_id == device_id)
+            # A listener on every interface is reached on loopback.
+            host = "127.0.0.1" if self.settings.jt808.host in ("0.0.0.0", "::") else self.settings.jt808.host  # noqa: S104
+            version = Version.V2019 if k % 2 else Version.V2013  # both versions on the road
+            self.terminals[device_id] = Terminal(
+                host, self.settings.jt808.port, phone, version, plate=device.plate or ""
+            )
         for device in self.park.devices:
+            if device.device_id in self.terminals:
+                continue
             client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device.device_id)
             client.username_pw_set(device.device_id, self.passwords[device.device_id])
             client.will_set(self.topic(device, "status"), json.dumps({"state": "offline"}), qos=1, retain=True)
@@ -116,6 +154,11 @@ class Simulator:
         self.seq = {d.device_id: base for d in self.park.devices}
 
     def close(self) -> None:
+        for terminal in self.terminals.values():
+            with contextlib.suppress(OSError, EOFError, TimeoutError):
+                if terminal.authenticated:
+                    terminal.logout()
+            terminal.close()
         for device_id, client in self.clients.items():
             device = next(d for d in self.park.devices if d.device_id == device_id)
             client.publish(self.topic(device, "status"), json.dumps({"state": "offline"}), qos=1, retain=True)
@@ -123,10 +166,32 @@ class Simulator:
             client.loop_stop()
 
     def send_reading(self, device: SimDevice, values: dict[str, float]) -> None:
+        terminal = self.terminals.get(device.device_id)
+        if terminal is not None:
+            self._report(terminal, values)
+            return
         self.seq[device.device_id] += 1
         body = {"ts": datetime.now(UTC).isoformat(), "seq": self.seq[device.device_id], "values": values}
         self.clients[device.device_id].publish(self.topic(device, "telemetry"), json.dumps(body), qos=1)
         self.sent += 1
+
+    def _report(self, terminal: Terminal, values: dict[str, float]) -> None:
+        """One JT/T 808 location report, answered after it is stored; a broken link is set up
+        again at the next report (the report is then lost, as a real terminal would buffer it)."""
+        location = make_location(
+            datetime.now(UTC), values["lat"], values["lon"], speed_kmh=values["speed_kmh"], heading_deg=0
+        )
+        try:
+            if not terminal.authenticated:
+                terminal.close()
+                terminal.start()
+            if terminal.report(location).result == 0:
+                self.sent += 1
+        except (OSError, EOFError, TimeoutError, TerminalError) as exc:
+            self.jt808_failures += 1
+            terminal.close()
+            if self.jt808_failures in (1, 10, 100):
+                say(f"JT/T 808 terminal {terminal.phone}: {exc}; reconnecting at the next report")
 
     def tick(self, t: float) -> None:
         for tanker in self.park.tankers:
@@ -193,7 +258,12 @@ class Simulator:
                 self.stop.wait(max(0.0, self.interval_s - (time.monotonic() - started - t)))
         finally:
             self.close()
-        return {"readings": self.sent, "arrivals": self.arrivals, "seconds": round(time.monotonic() - started, 1)}
+        return {
+            "readings": self.sent,
+            "arrivals": self.arrivals,
+            "jt808_terminals": len(self.terminals),
+            "seconds": round(time.monotonic() - started, 1),
+        }
 
 
 def _b64(path: str) -> str:

@@ -241,3 +241,30 @@ def test_a_flooding_connection_is_recorded_and_closed_while_other_terminals_carr
     assert len(stored(db, steady.device_id)) == 1
     recorded = wait_until(lambda: refusals(api, "flood", flooder.phone), 10)
     assert "frames/s" in recorded[0]["detail"]
+
+
+def test_simulated_park_runs_part_of_its_fleet_as_jt808_terminals(gateway, settings, local_services, db):
+    from hazgate.simulate.park import build_park
+    from hazgate.simulate.runner import Simulator, ensure_jt808
+    from tests.fixtures.mqtt import sync_broker_accounts
+    from tests.fixtures.services import make_settings
+
+    park = build_park(random.randrange(10_000), gates=0, tankers=2, detectors=0, site=f"sim{uuid.uuid4().hex[:6]}")
+    with psycopg.connect(settings.db_url) as conn:
+        passwords = {
+            d.device_id: registry.add_device(conn, d.site, d.device_id, d.type, d.gate_id, d.plate).password
+            for d in park.devices
+        }
+    sync_broker_accounts(settings, local_services)
+    phones = ensure_jt808(settings, park, 1)
+    jt808_tracker, mqtt_tracker = park.tankers[0].gps.device_id, park.tankers[1].gps.device_id
+    assert list(phones) == [jt808_tracker]
+    sim_settings = make_settings(database_url=settings.db_url, jt808={"port": gateway.jt808.port})
+    sim = Simulator(
+        sim_settings, park, passwords, interval_s=1.0, arrival_every_s=1e9, photos=None, jt808_phones=phones
+    )
+    result = sim.run(duration_s=3.5)
+    assert result["jt808_terminals"] == 1 and sim.jt808_failures == 0
+    assert len(stored(db, jt808_tracker)) >= 3  # acknowledged, so already stored
+    assert set(stored(db, jt808_tracker)[0][1]) >= {"lat", "lon", "speed_kmh", "alarm_flags"}
+    wait_until(lambda: stored(db, mqtt_tracker), 20)  # the rest of the fleet still on MQTT

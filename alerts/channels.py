@@ -186,11 +186,38 @@ def email_message(payload: bytes, to: str, sender: str, delivery_id: str) -> Ema
         "",
         f"state: {body.get('state')}   severity: {body.get('severity')}   site: {body.get('site')}",
         f"started: {body.get('started_at')}   updated: {body.get('updated_at')}",
+        *response_lines(body.get("response")),
         "",
         json.dumps(body, ensure_ascii=False, indent=2, sort_keys=True),
     ]
     msg.set_content("\n".join(lines))
     return msg
+
+
+def response_lines(card: object) -> list[str]:
+    """The response card (emergency/card.py) as plain text for an e-mail; [] without one."""
+    if not isinstance(card, dict):
+        return []
+    sub = card.get("substance") or {}
+    name = " / ".join(str(n) for n in (sub.get("name_zh"), sub.get("name_en")) if n)
+    guide = card.get("erg_guide")
+    out = ["", f"RESPONSE: {card.get('un')} {name}".rstrip()]
+    out.append(f"ERG guide {guide}: {card.get('guide_title')}" if guide else "No ERG guide is known.")
+    night = "night" if card.get("is_night") else "day"
+    out.append(
+        f"{card.get('spill')} spill, {night}: isolate {card.get('isolation_m')} m, protect downwind "
+        f"{card.get('protective_m')} m, fire {card.get('fire_isolation_m')} m"
+    )
+    inside = card.get("inside") or []
+    out.append(f"inside {card.get('radius_m')} m: " + (", ".join(f"{i['kind']} {i['id']} {i['distance_m']:.0f} m" for i in inside) or "nothing known"))
+    points = card.get("assembly_points") or []
+    if points:
+        out.append("assembly points: " + ", ".join(f"{p.get('name') or p['id']} {p['distance_m']:.0f} m" for p in points))
+    for key, label in (("hazards", "Hazards"), ("public_safety", "Public safety"), ("first_aid", "First aid")):
+        items = (card.get("guide") or {}).get(key) or []
+        out.extend([f"{label}:", *(f"  - {item}" for item in items[:6])])
+    out.extend(str(n) for n in card.get("notes") or [])
+    return out
 
 
 class SmtpSender:

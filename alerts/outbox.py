@@ -58,6 +58,15 @@ def recipients_of(note: Notification, alert: Alert, subs: Mapping[str, StoredSub
     return sorted(chosen)
 
 
+def _response(conn: psycopg.Connection, alert: Alert, note: Notification, cfg: AlertsSettings) -> dict[str, object] | None:
+    """The response card a critical notification carries (emergency/notify.py), if any."""
+    if not cfg.response_cards or cfg.site_for is None:
+        return None
+    from emergency.notify import critical_response  # emergency imports alerts: import when used
+
+    return critical_response(conn, alert, note.kind, cfg.site_for)
+
+
 def already_sent(conn: psycopg.Connection, alert_ids: Iterable[str]) -> dict[str, dict[str, datetime]]:
     out: dict[str, dict[str, datetime]] = defaultdict(dict)
     ids = sorted(set(alert_ids))
@@ -92,7 +101,7 @@ def queue_due(
         for note in due_notifications(alert, policy, config.silences, now, own):
             own[note.delivery_key] = now
             notes.append((note.delivery_key, alert.id, note.kind, now))
-            payload = encode_body(alert_body(alert, note))
+            payload = encode_body(alert_body(alert, note, response=_response(conn, alert, note, cfg)))
             for sid in recipients_of(note, alert, config.subscriptions):
                 channel = config.subscriptions[sid].sub.channel
                 rows.append((delivery_id(note.delivery_key, sid), note.delivery_key, sid, alert.id, channel, payload))

@@ -30,9 +30,17 @@ def rfc3339(ts: datetime | None) -> str | None:
 
 
 def alert_body(
-    alert: Alert, notification: Notification | None = None, *, with_history: bool = False
+    alert: Alert,
+    notification: Notification | None = None,
+    *,
+    with_history: bool = False,
+    response: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
-    """The alert as JSON-ready data; ``notification`` says why it is being sent (null from the API)."""
+    """The alert as JSON-ready data; ``notification`` says why it is being sent (null from the API).
+
+    ``response``: the emergency response card (emergency/card.py) that critical notifications
+    of alerts involving a substance carry; the key is left out when there is none.
+    """
     body: dict[str, object] = {
         "alert_id": alert.id,
         "rule_id": alert.rule_id,
@@ -66,6 +74,8 @@ def alert_body(
             "sequence": notification.sequence,
             "delivery_key": notification.delivery_key,
         }
+    if response is not None:
+        body["response"] = dict(response)
     if with_history:
         body["history"] = [{"at": rfc3339(h.at), "who": h.who, "what": h.what, "note": h.note} for h in alert.history]
     return body

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from datetime import time
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.auth_settings import AuthSettings
@@ -120,6 +124,79 @@ class ApiSettings(BaseModel):
     auth: AuthSettings = Field(default_factory=AuthSettings)
 
 
+class RiskPoints(BaseModel):
+    """Points one record takes off a subject's monthly index (risk/index.py; docs/index.md)."""
+
+    # Per reason of a failed entry, other than an expired document.
+    entry_failed: float = Field(2.0, ge=0)
+    # Per expired document found at the gate (licence, permit, qualification, inspection, waybill).
+    document_expired: float = Field(5.0, ge=0)
+    # The gate failed the vehicle and an officer let it in anyway.
+    officer_override: float = Field(2.0, ge=0)
+    # The gate passed (or asked for review) and an officer held the vehicle.
+    officer_held: float = Field(5.0, ge=0)
+    # Per alert on the vehicle's devices (or about the vehicle), by rule kind.
+    alert: dict[str, float] = Field(
+        default_factory=lambda: {"threshold": 3.0, "rate": 3.0, "absence": 1.0, "dwell": 2.0}
+    )
+    alert_default: float = Field(2.0, ge=0)
+    # Per position violation (zone, speeding, stop, off_route) and per refused booking.
+    position_violation: float = Field(3.0, ge=0)
+    booking_refused: float = Field(1.0, ge=0)
+
+
+class RiskIndexSettings(BaseModel):
+    """Ningbo's carrier scheme: 100 points less deductions; green >= 90, red < 70."""
+
+    start: float = Field(100.0, gt=0)
+    green_min: float = 90.0
+    red_below: float = 70.0
+    points: RiskPoints = Field(default_factory=RiskPoints)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RiskIndexSettings:
+        if not self.red_below <= self.green_min <= self.start:
+            raise ConfigError(
+                f"risk index thresholds red_below={self.red_below:g}, green_min={self.green_min:g}, start={self.start:g}",
+                hint="need red_below <= green_min <= start (HAZGATE_SITE__INDEX__...)",
+            )
+        return self
+
+
+class SiteSettings(BaseModel):
+    """What differs per park: its time zone and place, response defaults, index points."""
+
+    # The park's local time: months of the index and report, times on cards and in reports.
+    timezone: str = "Asia/Shanghai"
+    # A point of the park, for day or night when an incident has no position (optional).
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+    # Night by the clock when no place is known: 17:00-07:00 covers sunset and sunrise all
+    # year at 30 degrees north, erring towards night (whose distances are the larger).
+    night_from: time = time(17, 0)
+    night_until: time = time(7, 0)
+    # The spill size a card shows unless asked (?spill=large): a leak alarm is most often a
+    # leak from a large container, which ERG counts as a small spill.
+    default_spill: Literal["small", "large"] = "small"
+    index: RiskIndexSettings = Field(default_factory=RiskIndexSettings)
+
+    @model_validator(mode="after")
+    def _known_zone(self) -> SiteSettings:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(
+                f"unknown time zone {self.timezone!r}", hint="use an IANA name such as Asia/Shanghai"
+            ) from exc
+        if (self.latitude is None) != (self.longitude is None):
+            raise ConfigError("site latitude and longitude go together", hint="set both or neither")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
 class AlertsSettings(BaseModel):
     """Alerting adapters (alerts/service.py, alerts/delivery.py); see docs/alerts.md."""
 
@@ -157,6 +234,14 @@ class AlertsSettings(BaseModel):
     # After a crash or an overflow, readings stored but not evaluated are replayed from the
     # database, at most this far back.
     replay_max_s: float = Field(3600.0, gt=0)
+    # Critical notifications of alerts involving a substance carry the response card.
+    response_cards: bool = True
+    # The site settings (Settings.for_site), set by Settings itself: the outbox builds cards.
+    _site_for: Callable[[str | None], SiteSettings] | None = PrivateAttr(None)
+
+    @property
+    def site_for(self) -> Callable[[str | None], SiteSettings] | None:
+        return self._site_for
 
 
 class Settings(BaseSettings):
@@ -181,12 +266,17 @@ class Settings(BaseSettings):
     gate: GateSettings = Field(default_factory=GateSettings)
     faces: FaceSettings = Field(default_factory=FaceSettings)
     jt808: Jt808Settings = Field(default_factory=Jt808Settings)
+    # Park settings: HAZGATE_SITE__TIMEZONE=..., HAZGATE_SITE__INDEX__GREEN_MIN=...; a site that
+    # differs gets its own whole entry: HAZGATE_SITES='{"north": {"timezone": "Asia/Shanghai"}}'.
+    site: SiteSettings = Field(default_factory=SiteSettings)
+    sites: dict[str, SiteSettings] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _point_at_local_services(self) -> Settings:
         """An unset broker URL defaults to the one `hazgate services up` runs here. (Unset
         passwords are read from the local secrets when used, see db_url and mqtt_password: on a
         first run they are made only after these settings exist.)"""
+        self.alerts._site_for = self.for_site
         if self.mqtt_url is None:
             self.mqtt_url = f"mqtt://127.0.0.1:{self.services.mqtt_port}"
         parts = urlsplit(self.mqtt_url)
@@ -196,6 +286,10 @@ class Settings(BaseSettings):
                 hint="use e.g. mqtt://127.0.0.1:18830 (mqtts:// for TLS)",
             )
         return self
+
+    def for_site(self, site: str | None) -> SiteSettings:
+        """The settings of ``site``: its own entry in ``sites``, else the common ``site``."""
+        return self.sites.get(site, self.site) if site else self.site
 
     @property
     def db_url(self) -> str:

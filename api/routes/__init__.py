@@ -7,12 +7,14 @@ from fastapi import APIRouter
 from api.routes import (
     alerts,
     auth,
+    blacklist,
     devices,
     images,
     inspections,
     live,
     overview,
     rejected,
+    response,
     rules,
     silences,
     subscriptions,
@@ -34,4 +36,8 @@ ROUTERS: list[APIRouter] = [
     images.router,
     overview.router,
     live.router,
+    # emergency response, black and watch lists, risk index (issue 13)
+    response.router,
+    blacklist.blacklist_router,
+    blacklist.watchlist_router,
 ]

@@ -12,10 +12,13 @@ HAZGATE := $(BIN)/hazgate
 # by `hazgate services up`, which knows when they are missing).
 system-deps:
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || scripts/apt-install python3-venv
+	@# The monthly report (hazgate report monthly) renders Chinese text with this font.
+	@scripts/apt-install fonts-wqy-microhei
 
-# Browser tests need Chromium and a CJK font, or Chinese renders as boxes.
+# Browser tests need Chromium and a CJK font, or Chinese renders as boxes; report tests read
+# the PDF with poppler-utils (pdftotext, pdftoppm).
 test-system-deps: system-deps
-	@scripts/apt-install chromium fonts-wqy-microhei
+	@scripts/apt-install chromium fonts-wqy-microhei poppler-utils
 
 $(STAMP): pyproject.toml | system-deps
 	@echo "[make] creating $(VENV) and installing hazgate (about a minute the first time)"

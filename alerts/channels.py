@@ -209,10 +209,15 @@ def response_lines(card: object) -> list[str]:
         f"{card.get('protective_m')} m, fire {card.get('fire_isolation_m')} m"
     )
     inside = card.get("inside") or []
-    out.append(f"inside {card.get('radius_m')} m: " + (", ".join(f"{i['kind']} {i['id']} {i['distance_m']:.0f} m" for i in inside) or "nothing known"))
+    out.append(
+        f"inside {card.get('radius_m')} m: "
+        + (", ".join(f"{i['kind']} {i['id']} {i['distance_m']:.0f} m" for i in inside) or "nothing known")
+    )
     points = card.get("assembly_points") or []
     if points:
-        out.append("assembly points: " + ", ".join(f"{p.get('name') or p['id']} {p['distance_m']:.0f} m" for p in points))
+        out.append(
+            "assembly points: " + ", ".join(f"{p.get('name') or p['id']} {p['distance_m']:.0f} m" for p in points)
+        )
     for key, label in (("hazards", "Hazards"), ("public_safety", "Public safety"), ("first_aid", "First aid")):
         items = (card.get("guide") or {}).get(key) or []
         out.extend([f"{label}:", *(f"  - {item}" for item in items[:6])])

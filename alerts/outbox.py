@@ -58,7 +58,9 @@ def recipients_of(note: Notification, alert: Alert, subs: Mapping[str, StoredSub
     return sorted(chosen)
 
 
-def _response(conn: psycopg.Connection, alert: Alert, note: Notification, cfg: AlertsSettings) -> dict[str, object] | None:
+def _response(
+    conn: psycopg.Connection, alert: Alert, note: Notification, cfg: AlertsSettings
+) -> dict[str, object] | None:
     """The response card a critical notification carries (emergency/notify.py), if any."""
     if not cfg.response_cards or cfg.site_for is None:
         return None

@@ -168,7 +168,7 @@ def _distances(s: Substance | None, spill: SpillSize, night: bool) -> tuple[int 
             ("large", False): p.large_day,
             ("large", True): p.large_night,
         }[(spill, night)]
-    source = s.distance_source
+    source: str | None = s.distance_source
     if spill == "large" and protective is None and s.table3:
         # Table 3 covers large spills of these gases by container; a road tanker is a
         # highway tank truck. Wind is unknown here: low wind gives the largest distances.
@@ -253,7 +253,11 @@ def response_card(
         assembly = assembly[:MAX_ASSEMBLY_POINTS]
     circles = [
         Circle(kind=kind, radius_m=r)
-        for kind, r in (("isolation", iso), ("protective", protective), ("fire_isolation", s.fire_isolation_m if s else None))
+        for kind, r in (
+            ("isolation", iso),
+            ("protective", protective),
+            ("fire_isolation", s.fire_isolation_m if s else None),
+        )
         if r is not None
     ]
     guide = incident.guide

@@ -166,7 +166,8 @@ def resolve(
         or (listed.name_en if listed else None)
         or (material.name if material else None),
         name_zh=park.name_zh if park else None,
-        hazard_class=(park.hazard_class if park and park.hazard_class else None) or (listed.hazard_class if listed else None),
+        hazard_class=(park.hazard_class if park and park.hazard_class else None)
+        or (listed.hazard_class if listed else None),
         erg_guide=guide.number if guide else None,
         guide_title=guide.title if guide else None,
         tih=source == "table1",

@@ -46,7 +46,9 @@ _SECTIONS: Final[Mapping[str, GuideField | None]] = {
     "SUPPLEMENTAL INFORMATION": "first_aid",  # guide 114: after first aid, kept with it
 }
 # Headings that become the prefix of the bullets under them (PUBLIC SAFETY's own are bare).
-_PREFIXED: Final = frozenset({"FIRE OR EXPLOSION", "HEALTH", "PROTECTIVE CLOTHING", "EVACUATION", "SUPPLEMENTAL INFORMATION"})
+_PREFIXED: Final = frozenset(
+    {"FIRE OR EXPLOSION", "HEALTH", "PROTECTIVE CLOTHING", "EVACUATION", "SUPPLEMENTAL INFORMATION"}
+)
 # Sub-headings inside a section: "Small Fire", "Large Spill", "Fire involving Tanks ...".
 _SUBHEADING: Final = re.compile(r"^(Small|Large|Liquid|Powder|CARGO|TIRE|Fire|Spill)\b[^.]{0,90}$")
 _PAGE_MARK: Final = re.compile(r"^(ERG 2016\s*Page \d+|Page \d+\s*ERG 2016|GUIDE|\d{3}|Page intentionally left blank)$")

@@ -68,7 +68,9 @@ def parse_catalogue(text: str) -> list[ParkEntry]:
     header = [h.strip() for h in reader.fieldnames or []]
     unknown = sorted(set(header) - set(COLUMNS))
     if "un" not in header:
-        raise CatalogueImportRefused([RowProblem(row=1, field="header", message=f"needs a 'un' column; columns: {', '.join(COLUMNS)}")])
+        raise CatalogueImportRefused(
+            [RowProblem(row=1, field="header", message=f"needs a 'un' column; columns: {', '.join(COLUMNS)}")]
+        )
     if unknown:
         raise CatalogueImportRefused(
             [RowProblem(row=1, field="header", message=f"unknown columns {unknown}; known: {', '.join(COLUMNS)}")]
@@ -78,7 +80,9 @@ def parse_catalogue(text: str) -> list[ParkEntry]:
     for line, raw in enumerate(reader, start=2):
         row = {k.strip(): (v if isinstance(v, str) else None) for k, v in raw.items() if k is not None}
         if None in raw:
-            problems.append(RowProblem(row=line, field="row", message="more values than columns (quote text with commas)"))
+            problems.append(
+                RowProblem(row=line, field="row", message="more values than columns (quote text with commas)")
+            )
             continue
         before = len(problems)
         try:
@@ -91,11 +95,15 @@ def parse_catalogue(text: str) -> list[ParkEntry]:
                 problems.append(RowProblem(row=line, field=key, message=f"longer than {MAX_TEXT} characters"))
         klass = _text(row.get("class"))
         if klass is not None and not _CLASS.match(klass):
-            problems.append(RowProblem(row=line, field="class", message=f"{klass!r} is not a hazard class such as 2.3 or 8"))
+            problems.append(
+                RowProblem(row=line, field="class", message=f"{klass!r} is not a hazard class such as 2.3 or 8")
+            )
         guide: int | None = None
         if (g := _text(row.get("erg_guide"))) is not None:
             if not g.isdigit() or int(g) not in guides:
-                problems.append(RowProblem(row=line, field="erg_guide", message=f"{g!r} is not an ERG 2016 guide (111-174)"))
+                problems.append(
+                    RowProblem(row=line, field="erg_guide", message=f"{g!r} is not an ERG 2016 guide (111-174)")
+                )
             else:
                 guide = int(g)
         site = _text(row.get("site"))
@@ -112,7 +120,9 @@ def parse_catalogue(text: str) -> list[ParkEntry]:
                 if not quantity > 0 or quantity != quantity or quantity == float("inf"):
                     raise ValueError
             except ValueError:
-                problems.append(RowProblem(row=line, field="max_quantity_kg", message=f"{q!r} is not a positive number"))
+                problems.append(
+                    RowProblem(row=line, field="max_quantity_kg", message=f"{q!r} is not a positive number")
+                )
         if len(problems) > before:
             continue
         zones = tuple(ZoneStore(site=site, zone_id=z, max_quantity_kg=quantity) for z in zone_ids if site)
@@ -132,8 +142,13 @@ def parse_catalogue(text: str) -> list[ParkEntry]:
         for key in ("name_zh", "name_en", "hazard_class", "erg_guide", "notes"):
             a, b = getattr(old, key), getattr(new, key)
             if a is not None and b is not None and a != b:
-                problems.append(RowProblem(row=line, field=key, message=f"{un} has {a!r} on an earlier line and {b!r} here"))
-        merged = {k: getattr(old, k) if getattr(old, k) is not None else getattr(new, k) for k in ("name_zh", "name_en", "hazard_class", "erg_guide", "notes")}
+                problems.append(
+                    RowProblem(row=line, field=key, message=f"{un} has {a!r} on an earlier line and {b!r} here")
+                )
+        merged = {
+            k: getattr(old, k) if getattr(old, k) is not None else getattr(new, k)
+            for k in ("name_zh", "name_en", "hazard_class", "erg_guide", "notes")
+        }
         entries[un] = ParkEntry(un=un, zones=old.zones + new.zones, **merged)
     if problems:
         raise CatalogueImportRefused(problems)

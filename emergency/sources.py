@@ -106,7 +106,7 @@ def involved_plate(conn: psycopg.Connection, alert: Alert) -> str | None:
 
 _TRACKED: Final = (
     "SELECT d.device_id, d.plate, p.ts, (p.v->>'lat')::float8, (p.v->>'lon')::float8 FROM devices d"
-    " CROSS JOIN LATERAL (SELECT t.ts, t.\"values\" AS v FROM telemetry t WHERE t.device_id = d.device_id"
+    ' CROSS JOIN LATERAL (SELECT t.ts, t."values" AS v FROM telemetry t WHERE t.device_id = d.device_id'
     "   AND t.ts <= %(at)s AND t.ts > %(since)s AND t.\"values\" ? 'lat' AND t.\"values\" ? 'lon'"
     "   ORDER BY t.ts DESC LIMIT 1) p"
     " WHERE d.type = 'gps_tracker' AND d.plate IS NOT NULL AND d.enabled"
@@ -227,7 +227,10 @@ def _pick_substance(conn: psycopg.Connection, uns: list[str]) -> Substance | Non
     def rank(s: Substance) -> tuple[int, int]:
         p = s.protective_m
         iso = s.isolation_m
-        return (max((p.small_night or 0, p.large_night or 0)) if p else 0, max((iso.small or 0, iso.large or 0)) if iso else 0)
+        return (
+            max((p.small_night or 0, p.large_night or 0)) if p else 0,
+            max((iso.small or 0, iso.large or 0)) if iso else 0,
+        )
 
     return max(found, key=rank) if found else None
 
@@ -235,11 +238,19 @@ def _pick_substance(conn: psycopg.Connection, uns: list[str]) -> Substance | Non
 def night_at(at: datetime, where: Point | None, site: SiteSettings) -> tuple[bool, str]:
     """ERG day or night, and how it was decided (docs/response.md)."""
     local = at.astimezone(site.tz)
-    place = where or (Point(lat=site.latitude, lon=site.longitude) if site.latitude is not None and site.longitude is not None else None)
+    place = where or (
+        Point(lat=site.latitude, lon=site.longitude)
+        if site.latitude is not None and site.longitude is not None
+        else None
+    )
     if place is not None:
         elevation = sun_elevation_deg(at, place)
         night = is_night(at, place)
-        return night, f"sun {elevation:+.1f} deg above the horizon at {local:%H:%M} {site.timezone}: {'night' if night else 'day'}"
+        return (
+            night,
+            f"sun {elevation:+.1f} deg above the horizon at {local:%H:%M} {site.timezone}: "
+            + ("night" if night else "day"),
+        )
     night = is_night_by_clock(local, site.night_from, site.night_until)
     return night, (
         f"no place known; by the clock at {local:%H:%M} {site.timezone} "
@@ -261,8 +272,8 @@ def build_card(
     # Open: the card is about now. Resolved: about when it ended (a record of what was).
     when = at or (alert.updated_at if not alert.is_open else datetime.now(UTC))
     plate = involved_plate(conn, alert)
-    zone_id = alert.details.get("zone_id") if isinstance(alert.details.get("zone_id"), str) else None
-    zone_id = zone_id or zone_of_device(conn, alert.device_id)
+    named_zone = alert.details.get("zone_id")
+    zone_id = named_zone if isinstance(named_zone, str) else zone_of_device(conn, alert.device_id)
     site = alert.site or ""
     zones = layout_zones(conn, site) if site else []
 
@@ -333,12 +344,16 @@ def _surroundings(conn: psycopg.Connection, site: str, at: datetime, zones: list
         ).fetchall():
             devices.setdefault(plate, []).append(device_id)
     for plate, (_tracker, fix) in sorted(vehicles.items()):
-        cargo, crew = cargo_from_visit(conn, plate, at), []
+        crew: list[str] = []
+        cargo = cargo_from_visit(conn, plate, at)
         if cargo is None:
             cargo, crew = cargo_from_registry(conn, plate, at)
-        things.append(Positioned(kind="vehicle", id=plate, point=fix.point, plate=plate, cargo=cargo, position_ts=fix.ts))
+        things.append(
+            Positioned(kind="vehicle", id=plate, point=fix.point, plate=plate, cargo=cargo, position_ts=fix.ts)
+        )
         things.extend(
-            Positioned(kind="device", id=d, point=fix.point, plate=plate, position_ts=fix.ts) for d in devices.get(plate, [])
+            Positioned(kind="device", id=d, point=fix.point, plate=plate, position_ts=fix.ts)
+            for d in devices.get(plate, [])
         )
         names = crew_names(conn, crew)
         things.extend(
@@ -346,7 +361,9 @@ def _surroundings(conn: psycopg.Connection, site: str, at: datetime, zones: list
             for i in crew
         )
     things.extend(
-        Positioned(kind="zone", id=z.zone_id, label=z.name, polygon=z.polygon) for z in zones if z.kind != "assembly_point"
+        Positioned(kind="zone", id=z.zone_id, label=z.name, polygon=z.polygon)
+        for z in zones
+        if z.kind != "assembly_point"
     )
     things.extend(people_positions(conn, site, at))
     return things

@@ -119,6 +119,50 @@ def cmd_registry(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
         raise
 
 
+# -- substances and the monthly report (issue 13) ------------------------------------------
+def cmd_substances(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from pathlib import Path
+
+    from emergency.park import CatalogueImportRefused, import_catalogue
+
+    path = Path(args.file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HazgateError(f"cannot read {path}: {exc}", hint="pass a UTF-8 CSV file (see docs/response.md)") from exc
+    try:
+        return import_catalogue(settings.db_url, text, f"cli:{getpass.getuser()}")
+    except CatalogueImportRefused as exc:
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)  # noqa: T201
+        if args.json:
+            problems = [p.model_dump() for p in exc.problems]
+            refused = {"error": "import_refused", "message": exc.message, "problems": problems}
+            print(json.dumps(refused, ensure_ascii=False))  # noqa: T201
+            raise SystemExit(1) from exc
+        raise
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from datetime import datetime
+    from pathlib import Path
+
+    import psycopg
+
+    from risk.figures import monthly_figures
+    from risk.pdf import find_font, render_pdf
+    from risk.records import month_records, month_window
+
+    cfg = settings.for_site(args.site)
+    month_window(args.month, cfg.tz)  # a bad month fails before any work
+    find_font()  # so does a missing font, saying what to install
+    with psycopg.connect(settings.db_url) as conn:
+        figures = monthly_figures(month_records(conn, args.site, args.month, cfg.tz), cfg.index)
+    out = Path(args.out)
+    pages = render_pdf(figures, out, datetime.now(cfg.tz))
+    return {"out": str(out), "pages": pages, "bytes": out.stat().st_size, "figures": figures.model_dump(mode="json")}
+
+
 # -- users --------------------------------------------------------------------------------
 def cmd_users(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     import psycopg
@@ -377,6 +421,25 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("file")
     a.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_registry)
+
+    p = sub.add_parser("substances", help="the park's substance catalogue (over the shipped ERG 2016 tables)")
+    ssub = p.add_subparsers(dest="action", required=True)
+    a = ssub.add_parser("import", help="add or override substances from a CSV (all rows valid, or nothing)")
+    a.add_argument("file")
+    a.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_substances)
+
+    p = sub.add_parser("report", help="reports for the park's safety office")
+    rsub = p.add_subparsers(dest="action", required=True)
+    a = rsub.add_parser("monthly", help="the month's gate, alert and risk-index figures as a PDF with charts")
+    a.add_argument("--site", required=True)
+    a.add_argument("--month", required=True, help="YYYY-MM, in the park's time zone")
+    a.add_argument("--out", required=True, help="the PDF file to write")
+    a.add_argument("--json", action="store_true")
+    p.set_defaults(
+        handler=cmd_report,
+        human=lambda r: f"wrote {r['out']} ({r['pages']} pages, {r['bytes']} bytes)",
+    )
 
     p = sub.add_parser("users", help="API users and their keys")
     usub = p.add_subparsers(dest="action", required=True)

@@ -157,7 +157,8 @@ class RiskIndexSettings(BaseModel):
     def _ordered(self) -> RiskIndexSettings:
         if not self.red_below <= self.green_min <= self.start:
             raise ConfigError(
-                f"risk index thresholds red_below={self.red_below:g}, green_min={self.green_min:g}, start={self.start:g}",
+                f"risk index thresholds red_below={self.red_below:g}, green_min={self.green_min:g},"
+                f" start={self.start:g}",
                 hint="need red_below <= green_min <= start (HAZGATE_SITE__INDEX__...)",
             )
         return self

@@ -41,6 +41,15 @@ _ACTIVE: Final = (
     " AND list = ANY(%(lists)s) AND (subject_kind || ':' || subject_id) = ANY(%(keys)s) ORDER BY until DESC"
 )
 
+_INSERT: Final = (
+    "INSERT INTO subject_listings (id, list, subject_kind, subject_id, reason, until, created_by, created_at)"
+    f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}"
+)
+_REMOVE: Final = (
+    "UPDATE subject_listings SET removed_by = %s, removed_at = %s, remove_reason = %s WHERE id = %s"
+    f" RETURNING {COLUMNS}"
+)
+
 
 class ListingError(HazgateError):
     pass
@@ -107,7 +116,7 @@ def canonical_subject(kind: str, subject_id: str) -> Subject:
         raise ValueError(f"subject_kind {kind!r} must be vehicle, person or carrier")
     if not value or len(value) > 64:
         raise ValueError("subject_id must be 1-64 characters")
-    return Subject(kind=kind, id=value)  # type: ignore[arg-type]
+    return Subject(kind=kind, id=value)
 
 
 _KIND_ZH: Final = {"vehicle": "车辆", "person": "人员", "carrier": "承运企业"}
@@ -178,7 +187,9 @@ async def find_active_async(
 # --- changes (async: the API; each in the caller's transaction) ---------------------------------
 
 
-async def _audit(conn: AsyncConnection, listing_id: str, at: datetime, actor: str, action: str, detail: dict[str, Any]) -> None:
+async def _audit(
+    conn: AsyncConnection, listing_id: str, at: datetime, actor: str, action: str, detail: dict[str, Any]
+) -> None:
     await conn.execute(
         "INSERT INTO subject_listing_audit (listing_id, at, actor, action, detail) VALUES (%s, %s, %s, %s, %s)",
         (listing_id, at, actor, action, json.dumps(detail, ensure_ascii=False, default=str)),
@@ -186,21 +197,34 @@ async def _audit(conn: AsyncConnection, listing_id: str, at: datetime, actor: st
 
 
 async def add_listing(
-    conn: AsyncConnection, list_kind: ListKind, subject: Subject, reason: str, until: datetime, actor: str, now: datetime
+    conn: AsyncConnection,
+    list_kind: ListKind,
+    subject: Subject,
+    reason: str,
+    until: datetime,
+    actor: str,
+    now: datetime,
 ) -> Listing:
     if until <= now:
         raise ListingError(
-            f"until {until.isoformat()} is not in the future", hint="give the time the listing ends, e.g. 2027-01-01T00:00:00+08:00"
+            f"until {until.isoformat()} is not in the future",
+            hint="give the time the listing ends, e.g. 2027-01-01T00:00:00+08:00",
         )
     listing_id = str(uuid.uuid4())
     cur = await conn.execute(
-        "INSERT INTO subject_listings (id, list, subject_kind, subject_id, reason, until, created_by, created_at)"
-        f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}",  # noqa: S608 - fixed column list
+        _INSERT,
         (listing_id, list_kind, subject.kind, subject.id, reason, until, actor, now),
     )
     row = await cur.fetchone()
     assert row is not None
-    await _audit(conn, listing_id, now, actor, "added", {"list": list_kind, "subject": subject.key, "reason": reason, "until": until})
+    await _audit(
+        conn,
+        listing_id,
+        now,
+        actor,
+        "added",
+        {"list": list_kind, "subject": subject.key, "reason": reason, "until": until},
+    )
     return _listing(row)
 
 
@@ -220,8 +244,7 @@ async def remove_listing(
     if found.state(now) in ("removed", "expired"):
         return found
     cur = await conn.execute(
-        "UPDATE subject_listings SET removed_by = %s, removed_at = %s, remove_reason = %s WHERE id = %s"
-        f" RETURNING {COLUMNS}",  # noqa: S608
+        _REMOVE,
         (actor, now, reason, listing_id),
     )
     row = await cur.fetchone()

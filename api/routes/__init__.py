@@ -10,6 +10,7 @@ from api.routes import (
     blacklist,
     devices,
     images,
+    index,
     inspections,
     live,
     overview,
@@ -40,4 +41,5 @@ ROUTERS: list[APIRouter] = [
     response.router,
     blacklist.blacklist_router,
     blacklist.watchlist_router,
+    index.router,
 ]

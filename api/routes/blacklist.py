@@ -7,6 +7,7 @@ flags subjects for officers (the risk index's red ones, say). Every change write
 
 from __future__ import annotations
 
+import builtins
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -17,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from api.deps import ApiError, Conn
 from api.routes.alert_common import Officer, write_transaction
 from registry import blacklist
-from registry.blacklist import ListKind, Listing, ListingError, SubjectKind
+from registry.blacklist import Listing, ListingError, ListKind, SubjectKind
 
 
 class ListingIn(BaseModel):
@@ -51,7 +52,7 @@ class ListingOut(BaseModel):
     removed_at: datetime | None
     remove_reason: str | None
     state: Literal["active", "expired", "removed", "scheduled"]
-    audit: list[AuditOut]
+    audit: builtins.list[AuditOut]
 
 
 def _out(item: Listing, audit: list[dict[str, Any]], now: datetime) -> ListingOut:
@@ -94,14 +95,18 @@ def _router(list_kind: ListKind, path: str, what: str) -> APIRouter:
             raise ApiError(422, "invalid_subject", str(exc)) from exc
         try:
             async with write_transaction(conn):
-                item = await blacklist.add_listing(conn, list_kind, subject, body.reason.strip(), body.until, principal.name, now)
+                item = await blacklist.add_listing(
+                    conn, list_kind, subject, body.reason.strip(), body.until, principal.name, now
+                )
         except ListingError as exc:
             raise ApiError(422, "invalid_until", f"{exc.message}; {exc.hint}") from exc
         audit = await blacklist.audit_of(conn, [item.id])
         return _out(item, audit[item.id], now)
 
     @router.delete("/{listing_id}", response_model=ListingOut, name=f"remove_{path}")
-    async def remove_entry(listing_id: UUID, conn: Conn, principal: Officer, body: RemoveIn | None = None) -> ListingOut:
+    async def remove_entry(
+        listing_id: UUID, conn: Conn, principal: Officer, body: RemoveIn | None = None
+    ) -> ListingOut:
         """Take a subject off before its time; an entry already ended is returned unchanged."""
         now = datetime.now(UTC)
         async with write_transaction(conn):

@@ -13,7 +13,8 @@ from api.deps import ApiError, require
 from api.routes.alert_common import Officer
 from api.sync_db import run_sync
 from emergency.card import ResponseCard
-from emergency.catalogue import Isolation, Protective, Table3Entry, ZoneStore, resolve
+from emergency.catalogue import Isolation, Protective, ZoneStore, resolve
+from emergency.erg import Table3Entry
 from emergency.park import park_entry
 from emergency.sources import NoSubstance, NoSuchAlert, build_card
 from hazgate.settings import Settings
@@ -63,8 +64,10 @@ async def get_substance(un: str, request: Request, _p: Reader) -> Any:
     substance = await run_sync(request, lambda conn: resolve(canonical, park_entry(conn, canonical)))
     if substance is None:
         raise ApiError(
-            404, "unknown_substance", f"{canonical} is in neither the shipped tables nor the park catalogue; "
-            "add it with `hazgate substances import`"
+            404,
+            "unknown_substance",
+            f"{canonical} is in neither the shipped tables nor the park catalogue; "
+            "add it with `hazgate substances import`",
         )
     return SubstanceOut.model_validate(substance.model_dump())
 
@@ -81,7 +84,8 @@ async def get_response(
     _p: Officer,
     spill: Annotated[Literal["small", "large"] | None, Query(description="default: the site's default_spill")] = None,
     at: Annotated[
-        AwareDatetime | None, Query(description="the card at this time (positions up to it); default now, or the end of a resolved alert")
+        AwareDatetime | None,
+        Query(description="the card at this time (positions up to it); default now, or the end of a resolved alert"),
     ] = None,
 ) -> Any:
     """The emergency response card of an alert that involves a substance: the guide, ERG
@@ -98,5 +102,3 @@ async def get_response(
         raise ApiError(404, "not_found", exc.message) from exc
     except NoSubstance as exc:
         raise ApiError(404, "no_substance", f"{exc.message}; {exc.hint}") from exc
-
-

@@ -41,14 +41,12 @@ _ACTIVE: Final = (
     " AND list = ANY(%(lists)s) AND (subject_kind || ':' || subject_id) = ANY(%(keys)s) ORDER BY until DESC"
 )
 
+_INSERT_COLUMNS: Final = "id, list, subject_kind, subject_id, reason, until, created_by, created_at"
+_REMOVE_SET: Final = "removed_by = %s, removed_at = %s, remove_reason = %s"
 _INSERT: Final = (
-    "INSERT INTO subject_listings (id, list, subject_kind, subject_id, reason, until, created_by, created_at)"
-    f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}"
+    f"INSERT INTO subject_listings ({_INSERT_COLUMNS}) VALUES ({', '.join(['%s'] * 8)}) RETURNING {COLUMNS}"  # noqa: S608
 )
-_REMOVE: Final = (
-    "UPDATE subject_listings SET removed_by = %s, removed_at = %s, remove_reason = %s WHERE id = %s"
-    f" RETURNING {COLUMNS}"
-)
+_REMOVE: Final = f"UPDATE subject_listings SET {_REMOVE_SET} WHERE id = %s RETURNING {COLUMNS}"  # noqa: S608
 
 
 class ListingError(HazgateError):

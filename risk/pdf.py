@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
+from matplotlib.ticker import MaxNLocator
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
@@ -73,6 +74,7 @@ def _bar(
         ax.text(0.5, 0.5, "无记录 / none", ha="center", va="center", fontproperties=font)
         ax.set_yticks([])
     ax.set_title(title, fontproperties=font)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for label in ax.get_yticklabels():
         label.set_fontproperties(font)
         label.set_fontsize(8)
@@ -118,6 +120,7 @@ def _distribution_chart(f: MonthlyFigures, font: FontProperties) -> Image:
         ax.barh([g for g, _ in groups], values, left=left, color=GRADE_COLOURS[grade], label=grade)
         left = [a + b for a, b in zip(left, values, strict=True)]
     ax.legend(prop=font, loc="lower right")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for label in ax.get_yticklabels():
         label.set_fontproperties(font)
     ax.set_title("风险指数分布 Index distribution", fontproperties=font)

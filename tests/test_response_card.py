@@ -69,7 +69,9 @@ class Park:
         tracker = self.trackers.get(plate) or self.make_sensor("gps_tracker", site=self.site, plate=plate)
         self.trackers[plate] = tracker
         lat, lon = offset(*PARK, north_m=north_m, east_m=east_m)
-        tracker.send(tracker.reading({"lat": lat, "lon": lon, "speed_kmh": 0.0}, datetime.now(UTC) - timedelta(seconds=30)))
+        tracker.send(
+            tracker.reading({"lat": lat, "lon": lon, "speed_kmh": 0.0}, datetime.now(UTC) - timedelta(seconds=30))
+        )
 
     def wait_positions(self) -> None:
         ids = [t.device_id for t in self.trackers.values()]

@@ -69,6 +69,16 @@ async def dashboard(person: Person) -> Response:
     return _page("dashboard.html")
 
 
+@router.get("/response/{alert_id}")
+async def response_card(alert_id: str, person: Person) -> Response:
+    """The printable emergency response card of an alert (officers and admins)."""
+    if person is None:
+        return _to_login(f"/response/{alert_id}")
+    if person.role not in (Role.ADMIN, Role.OFFICER):
+        return _page("forbidden.html")
+    return _page("response.html")
+
+
 @router.get("/kiosk/{site}/{gate_id}")
 async def kiosk(site: str, gate_id: str, person: Person) -> Response:
     if person is None:

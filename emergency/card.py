@@ -30,6 +30,8 @@ NO_GUIDE_HINT: Final = (
     "add it to the park catalogue with `hazgate substances import` (column erg_guide); until then ERG "
     "advises guide 111 (mixed load / unidentified cargo)"
 )
+# Inside the radius, at one distance: the vehicle first, then its crew and devices.
+KIND_ORDER: Final = {"vehicle": 0, "person": 1, "device": 2, "zone": 3}
 # Assembly points listed on a card: the officer needs the nearest few, not the park's list.
 MAX_ASSEMBLY_POINTS: Final = 5
 
@@ -236,7 +238,7 @@ def response_card(
                     plate=thing.plate,
                 )
             )
-        inside.sort(key=lambda i: (i.distance_m, i.kind, i.id))
+        inside.sort(key=lambda i: (i.distance_m, KIND_ORDER[i.kind], i.id))
         for ap in assembly_points:
             d = haversine_m(c, ap.point)
             assembly.append(

@@ -28,6 +28,7 @@ import psycopg
 
 from alerts.lifecycle import Alert
 from alerts.store import alert_from_doc
+from checks.common import mask_id
 from emergency.card import (
     AssemblyPoint,
     Cargo,
@@ -356,8 +357,11 @@ def _surroundings(conn: psycopg.Connection, site: str, at: datetime, zones: list
             for d in devices.get(plate, [])
         )
         names = crew_names(conn, crew)
+        # Cards travel by webhook and e-mail: ID numbers masked as on the kiosk's screen.
         things.extend(
-            Positioned(kind="person", id=i, label=names.get(i), point=fix.point, plate=plate, position_ts=fix.ts)
+            Positioned(
+                kind="person", id=mask_id(i), label=names.get(i), point=fix.point, plate=plate, position_ts=fix.ts
+            )
             for i in crew
         )
     things.extend(

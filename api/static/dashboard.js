@@ -2,6 +2,8 @@
 // devices and telemetry, all kept current by the live stream (no polling).
 
 import { addLiveValue, bucketFor, drawChart } from "/static/chart.js";
+import { loadCard, renderCard, w as rw } from "/static/responsecard.js";
+import { initIndex, renderIndex } from "/static/risk.js";
 import {
   FIVE_CHECKS, api, clock, currentLang, el, fmtTime, live, logout, said, setLang, t, whoAmI,
 } from "/static/common.js";
@@ -23,6 +25,7 @@ const state = {
   open: new Set(), // inspection ids expanded
   details: new Map(), // id -> full InspectionOut
   alerts: new Map(),
+  cards: new Map(), // alert_id -> {spill, card, error}: response cards opened under their alert
   devices: new Map(),
   latest: new Map(), // device_id -> {ts, values}
   chart: { device: null, metric: null, rangeS: 3600, bucketS: 30, buckets: [], unit: "", start: null, end: null, arrived: null },
@@ -242,8 +245,39 @@ function renderAlerts() {
         el("button", { type: "button", class: "resolve", onclick: act(`/api/v1/alerts/${a.alert_id}/resolve`, {}) }, t("resolve")),
         el("button", { type: "button", class: "silence ghost", onclick: act("/api/v1/silences", {
           rule_id: a.rule_id, device_id: a.device_id || undefined, duration_s: 3600, reason: `dashboard: ${state.me.user.name}`,
-        }) }, t("silence"))));
+        }) }, t("silence")),
+        el("button", { type: "button", class: "response ghost", onclick: () => toggleCard(a.alert_id) }, rw("response"))),
+      cardFor(a.alert_id));
   }));
+}
+
+// -- response cards under their alert (emergency response, issue 13) -----------------------------
+function cardFor(alertId) {
+  const open = state.cards.get(alertId);
+  if (!open) return null;
+  if (open.error) return el("p", { class: "muted card-error" }, open.error);
+  if (!open.card) return el("p", { class: "muted" }, rw("loading"));
+  return renderCard(open.card, { onSpill: (size) => showCard(alertId, size), printLink: true });
+}
+
+async function showCard(alertId, spill) {
+  state.cards.set(alertId, { spill });
+  renderAlerts();
+  try {
+    state.cards.set(alertId, { spill, card: await loadCard(alertId, spill) });
+  } catch (e) {
+    state.cards.set(alertId, { spill, error: e.message });
+  }
+  renderAlerts();
+}
+
+function toggleCard(alertId) {
+  if (state.cards.has(alertId)) {
+    state.cards.delete(alertId);
+    renderAlerts();
+  } else {
+    showCard(alertId);
+  }
 }
 
 function onAlert(a) {
@@ -406,6 +440,7 @@ async function loadAll() {
   renderGates();
   renderInspections();
   await Promise.all([loadAlerts(), loadDevices()]);
+  await initIndex([...gates.map((g) => g.site), ...[...state.devices.values()].map((d) => d.site)].filter(Boolean));
 }
 
 function renderAll() {
@@ -416,6 +451,7 @@ function renderAll() {
   renderInspections();
   renderAlerts();
   renderDevices();
+  renderIndex();
   if (state.chart.end) drawChartNow();
 }
 

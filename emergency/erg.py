@@ -193,7 +193,9 @@ def parse_guide(number: int, text: str) -> Guide:
             fields[section].append(f"{prefix}: {body}" if prefix else body)
         current = None
 
-    for raw in text.replace("\r\n", "\n").split("\n"):
+    # A few pages run two bullets into one line ("... fresh air. •  Call 911 ..."): split them.
+    text = re.sub(r"(?<=\S)[ \t]*•", "\n•", text.replace("\r\n", "\n"))
+    for raw in text.split("\n"):
         line = raw.strip()
         continued = prev_raw.endswith((" ", "\t")) or (line[:1].islower() or line[:1].isdigit())
         prev_raw = raw

@@ -19,7 +19,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable
-from typing import Final
+from typing import Any, Final
 
 import psycopg
 from pydantic import BaseModel, ConfigDict
@@ -216,7 +216,7 @@ def zone_substances(conn: psycopg.Connection, site: str, zone_id: str) -> list[s
     return [r[0] for r in rows]
 
 
-def import_catalogue(conninfo: str, text: str, actor: str) -> dict[str, object]:
+def import_catalogue(conninfo: str, text: str, actor: str) -> dict[str, Any]:
     entries = parse_catalogue(text)
     with psycopg.connect(conninfo) as conn, conn.transaction():
         counts = write_catalogue(conn, entries, actor)

@@ -68,6 +68,23 @@ def ensure_registry(settings: Settings, park: Park, demo_dir: Path) -> None:
     import_file(settings.db_url, marker, settings.faces)
 
 
+def ensure_substances(settings: Settings) -> None:
+    """The starter park catalogue (Chinese names, guides ERG's table does not map), once."""
+    from importlib import resources
+
+    import psycopg
+
+    from emergency.park import import_catalogue
+
+    with psycopg.connect(settings.db_url) as conn:
+        row = conn.execute("SELECT count(*) FROM park_substances").fetchone()
+    if row and row[0]:
+        return
+    text = resources.files("hazgate.data").joinpath("hazmat", "park_catalogue_example.csv").read_text(encoding="utf-8")
+    result = import_catalogue(settings.db_url, text, "hazgate run")
+    say(f"park substance catalogue: {len(result['un'])} starter entries (hazgate substances import to change)")
+
+
 def ensure_users(settings: Settings, park: Park, demo_dir: Path) -> dict[str, Any]:
     """A demo officer (password login) and a kiosk user per gate, made once and kept (mode 600)."""
     from api.auth import add_user
@@ -124,6 +141,7 @@ def run(settings: Settings) -> int:
     park = demo_park()
     demo_dir = settings.state_dir / "demo"
     ensure_registry(settings, park, demo_dir)
+    ensure_substances(settings)
     users = ensure_users(settings, park, demo_dir)
     cmd = [sys.executable, "-m", "hazgate.cli"]
     service = subprocess.Popen([*cmd, "serve"])

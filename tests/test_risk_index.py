@@ -87,8 +87,8 @@ class Month:
         inputs = {"id_cards": {"driver": {"id_number": driver, "name": "?"}}, "waybill_no": None}
         with psycopg.connect(self.db_url) as conn:
             conn.execute(
-                "INSERT INTO inspections (id, site, gate_id, plate, opened_at, updated_at, decided_at, closed_at, result,"
-                " checks, missing, inputs, override_result, override_by, override_reason, override_at)"
+                "INSERT INTO inspections (id, site, gate_id, plate, opened_at, updated_at, decided_at, closed_at,"
+                " result, checks, missing, inputs, override_result, override_by, override_reason, override_at)"
                 " VALUES (%s, %s, 'g1', %s, %s, %s, %s, %s, %s, %s, '[]', %s, %s, %s, %s, %s)",
                 (
                     iid,

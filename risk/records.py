@@ -41,6 +41,8 @@ def month_window(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
     if match is None:
         raise RiskError(f"month {month!r} is not YYYY-MM", hint="e.g. --month 2026-05")
     year, mon = int(match.group(1)), int(match.group(2))
+    if not 2000 <= year <= 2199:
+        raise RiskError(f"month {month!r} is not a month hazgate can have records of", hint="use a year 2000-2199")
     start = datetime(year, mon, 1, tzinfo=tz)
     end = datetime(year + (mon == 12), 1 if mon == 12 else mon + 1, 1, tzinfo=tz)
     return start, end

@@ -20,16 +20,23 @@ from api.routes.alert_common import Officer, write_transaction
 from registry import blacklist
 from registry.blacklist import Listing, ListingError, ListKind, SubjectKind
 
+# Text PostgreSQL can store and a kiosk can show: no control characters (NUL above all).
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+
 
 class ListingIn(BaseModel):
     subject_kind: SubjectKind
-    subject_id: str = Field(min_length=1, max_length=64, description="plate, ID number or carrier id")
-    reason: str = Field(min_length=3, max_length=1000, description="why; shown at the gate and in bookings")
+    subject_id: str = Field(
+        min_length=1, max_length=64, pattern=PRINTABLE, description="plate, ID number or carrier id"
+    )
+    reason: str = Field(
+        min_length=3, max_length=1000, pattern=PRINTABLE, description="why; shown at the gate and in bookings"
+    )
     until: AwareDatetime = Field(description="when the listing ends (RFC 3339 with a zone)")
 
 
 class RemoveIn(BaseModel):
-    reason: str | None = Field(None, max_length=1000)
+    reason: str | None = Field(None, max_length=1000, pattern=PRINTABLE)
 
 
 class AuditOut(BaseModel):
@@ -68,7 +75,7 @@ def _router(list_kind: ListKind, path: str, what: str) -> APIRouter:
         _p: Officer,
         include_ended: Annotated[bool, Query(description="also removed and expired entries")] = False,
         subject_kind: SubjectKind | None = None,
-        subject_id: str | None = None,
+        subject_id: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE)] = None,
     ) -> list[ListingOut]:
         now = datetime.now(UTC)
         subject = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from api.auth import Principal, Role
@@ -39,7 +39,11 @@ class GateOut(BaseModel):
 
 
 @router.get("/gates", response_model=list[GateOut])
-async def list_gates(conn: Conn, principal: Viewer, site: str | None = None) -> list[dict[str, Any]]:
+async def list_gates(
+    conn: Conn,
+    principal: Viewer,
+    site: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")] = None,
+) -> list[dict[str, Any]]:
     """Gates (from their registered devices) with the open inspection of the vehicle there now.
     A kiosk sees only its own gate."""
     scope = {"site": site, "gate": None}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -20,6 +21,9 @@ from emergency.sources import NoSubstance, NoSuchAlert, build_card
 from hazgate.settings import Settings
 from registry.identifiers import normalize_un_number
 
+# Cards for times hazgate can have records of; beyond these, date arithmetic would overflow.
+EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(2200, 1, 1, tzinfo=UTC)
 router = APIRouter(prefix="/api/v1", tags=["emergency response"])
 Reader = Annotated[Principal, Depends(require(Role.ADMIN, Role.OFFICER, Role.SUBSCRIBER))]
 
@@ -92,6 +96,8 @@ async def get_response(
     distances for the spill size by day or night at the park, the centre, what lies inside the
     protective radius with distances, and the nearest assembly points."""
     settings: Settings = request.app.state.settings
+    if at is not None and not EARLIEST <= at.astimezone(UTC) <= LATEST:
+        raise ApiError(422, "invalid_time", f"at={at.isoformat()} lies outside {EARLIEST.year}-{LATEST.year}")
 
     def build(conn: Any) -> ResponseCard:
         return build_card(conn, settings.for_site, str(alert_id), at=at, spill=spill)

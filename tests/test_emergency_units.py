@@ -176,3 +176,20 @@ def test_blacklisted_gives_a_reason_in_force_only():
     assert blacklisted([listing], now + timedelta(days=31)) == []
     assert blacklisted([listing.model_copy(update={"list": "watch"})], now) == []
     assert blacklisted([listing.model_copy(update={"removed_at": now})], now) == []
+
+
+def test_the_e_mail_of_a_critical_alert_reads_the_card_in_plain_text():
+    from alerts.channels import email_message
+    from alerts.payload import encode_body
+    from emergency.sources import card_json
+
+    card = card_json(
+        response_card(_incident(), [Positioned(kind="vehicle", id="浙B2", point=NINGBO, plate="浙B2")], [])
+    )
+    body = encode_body(
+        {"alert_id": "a1", "rule": "tank leak", "severity": "critical", "state": "firing", "response": card}
+    )
+    text = email_message(body, "duty@park.example", "hazgate@park.example", "d-1").get_content()
+    assert "RESPONSE: UN1017 液氯 / CHLORINE" in text and "ERG guide 124: GASES - TOXIC AND/OR CORROSIVE" in text
+    assert "small spill, night: isolate 60 m, protect downwind 1100 m, fire 800 m" in text
+    assert "inside 1100 m: vehicle 浙B2 0 m" in text and "First aid:" in text

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import psycopg
 import pytest
 
@@ -24,6 +26,15 @@ from tests.fixtures.mqtt import wait_until
 from tests.fixtures.park import PARK, carrier, offset, vehicle, waybill, write_registry
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+def api(app_server, admin_key: str) -> Iterator[httpx.Client]:
+    """The admin's client, patient: these stories run beside a busy shared machine's other work."""
+    with httpx.Client(
+        base_url=app_server.base_url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=30
+    ) as client:
+        yield client
 
 
 def leak_rule(site: str) -> dict[str, Any]:

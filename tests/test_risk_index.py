@@ -12,11 +12,13 @@ import re
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import psycopg
 import pytest
 
@@ -31,6 +33,15 @@ from tests.fixtures.park import carrier, vehicle, write_registry
 TZ = ZoneInfo("Asia/Shanghai")
 MONTH = "2026-05"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+@pytest.fixture
+def api(app_server, admin_key: str) -> Iterator[httpx.Client]:
+    """The admin's client, patient: these stories run beside a busy shared machine's other work."""
+    with httpx.Client(
+        base_url=app_server.base_url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=30
+    ) as client:
+        yield client
 
 
 def at(day: int, hour: int = 10, minute: int = 0, month: int = 5) -> datetime:

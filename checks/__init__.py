@@ -22,7 +22,7 @@ from checks.facts import (
     VehicleStatusFacts,
     missing_inputs,
 )
-from checks.policy import DEFAULT_POLICY, CheckPolicy
+from checks.policy import DEFAULT_POLICY, CheckPolicy, NoEnrolledPhoto
 from checks.reasons import ReasonCode
 from checks.result import CheckCode, CheckResult, CheckStatus, Reason
 
@@ -41,6 +41,7 @@ __all__ = [
     "GpsTracker",
     "IdCardRead",
     "MissingInput",
+    "NoEnrolledPhoto",
     "OpenAlert",
     "PersonAtGate",
     "PlateRead",

@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from registry.identifiers import canonical_plate
-from registry.models import Carrier, PersonRecord, Role, Tank, Vehicle, Waybill
+from registry.models import Carrier, EnrolmentFlag, PersonRecord, Role, Tank, Vehicle, Waybill
 
 Distance = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
@@ -77,16 +77,23 @@ class FaceEvidence(FactsModel):
 
 
 class PersonAtGate(FactsModel):
-    """One role at the gate: the ID card presented, its registry record, and the face evidence."""
+    """One role at the gate: the ID card presented, its registry record, and the face evidence.
+
+    ``enrolment_flags`` are the record's import flags (``no_usable_photo``: the enrolled photo
+    holds no usable face, so there is no enrolled-photo distance and the ID-card photo decides).
+    """
 
     id_card: IdCardRead | None = None
     record: PersonRecord | None = None
     face: FaceEvidence | None = None
+    enrolment_flags: tuple[EnrolmentFlag, ...] = ()
 
     @model_validator(mode="after")
     def _record_is_the_card_holder(self) -> PersonAtGate:
         if self.record is not None and (self.id_card is None or self.id_card.id_number != self.record.id_number):
             raise ValueError("a person record must be the one looked up by the ID card read")
+        if self.enrolment_flags and self.record is None:
+            raise ValueError("enrolment flags belong to a person record")
         return self
 
 

@@ -13,10 +13,10 @@ from pydantic import JsonValue
 
 from checks.common import CARD_MISSING, ROLE_ZH, Document, Findings, check_expiry, mask_id
 from checks.facts import FACE_INPUT, ID_CARD_INPUT, FaceEvidence, FaceProblem, GateFacts, PersonAtGate
-from checks.policy import DEFAULT_POLICY, CheckPolicy
+from checks.policy import DEFAULT_POLICY, CheckPolicy, NoEnrolledPhoto
 from checks.reasons import ReasonCode
 from checks.result import CheckCode, CheckResult, CheckStatus
-from registry.models import PersonRecord, Role
+from registry.models import EnrolmentFlag, FlagCode, PersonRecord, Role
 
 QUALIFICATION = {
     Role.DRIVER: Document("驾驶员从业资格证", "driver's qualification certificate", ReasonCode.QUALIFICATION_EXPIRED),
@@ -29,6 +29,15 @@ PROBLEM_DETAIL = {
 }
 ID_PHOTO = ("身份证照片", "ID card photo")
 ENROLLED_PHOTO = ("备案照片", "enrolled photo")
+# What a person without a usable enrolled photo is told, by policy: (status, Chinese, English).
+NEXT_STEP = {
+    NoEnrolledPhoto.REVIEW: (CheckStatus.REVIEW, "请等待工作人员核验。", "Wait for an officer to check."),
+    NoEnrolledPhoto.ID_CARD_PHOTO: (
+        CheckStatus.PASS,
+        "请承运企业重新上传备案照片。",
+        "The carrier should enrol a new photo.",
+    ),
+}
 
 
 def _compare(
@@ -41,8 +50,33 @@ def _compare(
     found.add(code, status, role_zh=ROLE_ZH[role], role_en=role.value, photo_zh=photo[0], photo_en=photo[1])
 
 
+def _without_enrolled_photo(
+    found: Findings, role: Role, record: PersonRecord, flags: tuple[EnrolmentFlag, ...], policy: CheckPolicy
+) -> dict[str, JsonValue]:
+    """The fallback: the ID-card comparison (already made) stands alone; review or a notice by policy."""
+    status, next_zh, next_en = NEXT_STEP[policy.no_enrolled_photo]
+    names = {"role_zh": ROLE_ZH[role], "role_en": role.value, "name": record.name, "next_zh": next_zh}
+    unusable = next((f for f in flags if f.code is FlagCode.NO_USABLE_PHOTO), None)
+    if unusable is None:
+        found.add(ReasonCode.ENROLLED_PHOTO_MISSING, status, next_en=next_en, **names)
+    else:
+        detail = unusable.reason + (f"/{unusable.issue}" if unusable.issue else "")
+        found.add(ReasonCode.ENROLLED_PHOTO_UNUSABLE, status, detail=detail, next_en=next_en, **names)
+    return {
+        "usable": False,
+        "flags": [f.model_dump(mode="json") for f in flags],
+        "fallback": "id_card_photo",
+        "policy": policy.no_enrolled_photo.value,
+    }
+
+
 def _check_face(
-    found: Findings, role: Role, face: FaceEvidence, record: PersonRecord | None, policy: CheckPolicy
+    found: Findings,
+    role: Role,
+    face: FaceEvidence,
+    record: PersonRecord | None,
+    policy: CheckPolicy,
+    flags: tuple[EnrolmentFlag, ...] = (),
 ) -> dict[str, JsonValue]:
     evidence: dict[str, JsonValue] = {
         "threshold": face.threshold,
@@ -63,7 +97,7 @@ def _check_face(
     if record is None:
         return evidence  # not registered: already a failure, and there is no enrolled photo
     if face.distance_to_enrolled is None:
-        found.add(ReasonCode.ENROLLED_PHOTO_MISSING, CheckStatus.REVIEW, name=record.name, **names)
+        evidence["enrolled_photo"] = _without_enrolled_photo(found, role, record, flags, policy)
     else:
         _compare(found, role, face.distance_to_enrolled, face, policy, ENROLLED_PHOTO)
     return evidence
@@ -128,7 +162,7 @@ def _check_person(found: Findings, facts: GateFacts, role: Role, today: date, po
     if person.face is None:
         found.wait(FACE_INPUT[role], ReasonCode.FACE_MISSING, role_zh=ROLE_ZH[role], role_en=role.value)
     else:
-        evidence["face"] = _check_face(found, role, person.face, person.record, policy)
+        evidence["face"] = _check_face(found, role, person.face, person.record, policy, person.enrolment_flags)
     found.evidence[role.value] = evidence
 
 

@@ -7,8 +7,20 @@ change a limit without touching a check.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class NoEnrolledPhoto(StrEnum):
+    """What the personnel check does for a registered person without a usable enrolled photo
+    (flagged ``no_usable_photo`` at import, or never enrolled). Either way the live face is
+    compared with the ID-card chip photo, which is the fallback: a mismatch there still fails."""
+
+    # An officer confirms who it is (status review): the park's safe default.
+    REVIEW = "review"
+    # The ID-card comparison decides alone; the check passes with a notice to re-enrol.
+    ID_CARD_PHOTO = "id_card_photo"
 
 
 class CheckPolicy(BaseModel):
@@ -32,6 +44,8 @@ class CheckPolicy(BaseModel):
     # GPS trackers of hazardous-goods vehicles report every 30 s while driving; ten minutes of
     # silence at the gate means the tracker is off or disconnected.
     gps_max_silence_s: float = Field(default=600.0, gt=0)
+    # A registered person with no usable enrolled photo: officer review, or the ID-card photo alone.
+    no_enrolled_photo: NoEnrolledPhoto = NoEnrolledPhoto.REVIEW
 
     @property
     def tz(self) -> timezone:

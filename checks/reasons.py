@@ -48,6 +48,7 @@ class ReasonCode(StrEnum):
     PLATE_LOW_CONFIDENCE = "plate_low_confidence"
     FACE_BORDERLINE = "face_borderline"
     ENROLLED_PHOTO_MISSING = "enrolled_photo_missing"
+    ENROLLED_PHOTO_UNUSABLE = "enrolled_photo_unusable"  # review, or a notice (policy id_card_photo)
     ID_CARD_NAME_MISMATCH = "id_card_name_mismatch"
     WEIGHT_ABOVE_WAYBILL = "weight_above_waybill"
     WEIGHT_BELOW_TARE = "weight_below_tare"
@@ -207,8 +208,13 @@ MESSAGES: dict[ReasonCode, tuple[str, str]] = {
         "wait for an officer to check.",
     ),
     _R.ENROLLED_PHOTO_MISSING: (
-        "{role_zh}{name}没有备案照片，无法比对。请等待工作人员核验。",
-        "The {role_en}, {name}, has no enrolled photo to compare with: wait for an officer to check.",
+        "{role_zh}{name}没有备案照片，本次仅与身份证照片比对。{next_zh}",
+        "The {role_en}, {name}, has no enrolled photo; the face was compared with the ID card photo only. {next_en}",
+    ),
+    _R.ENROLLED_PHOTO_UNUSABLE: (
+        "{role_zh}{name}的备案照片无法用于比对（{detail}），本次仅与身份证照片比对。{next_zh}",
+        "The enrolled photo of the {role_en}, {name}, cannot be used ({detail}); the face was compared with the "
+        "ID card photo only. {next_en}",
     ),
     _R.ID_CARD_NAME_MISMATCH: (
         "身份证上的姓名“{card_name}”与备案姓名“{registered_name}”不一致。请等待工作人员核验。",

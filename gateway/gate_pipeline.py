@@ -26,7 +26,9 @@ from typing import Any
 import psycopg
 
 from checks import (
+    DEFAULT_POLICY,
     MISSING_INPUT_PROMPTS,
+    CheckPolicy,
     Decision,
     FaceEvidence,
     FaceProblem,
@@ -91,9 +93,17 @@ def _b64(data: object) -> bytes | None:
 
 class GatePipeline:
     def __init__(
-        self, conninfo: str, publish: Publish, faces: FaceSettings, *, visit_timeout_s: float, face_workers: int = 2
+        self,
+        conninfo: str,
+        publish: Publish,
+        faces: FaceSettings,
+        *,
+        visit_timeout_s: float,
+        face_workers: int = 2,
+        policy: CheckPolicy = DEFAULT_POLICY,
     ) -> None:
         self.conninfo = conninfo
+        self.policy = policy
         self.publish = publish
         self.faces = faces
         self.visit_timeout_s = visit_timeout_s
@@ -275,16 +285,18 @@ class GatePipeline:
                 vehicle, carrier = found
             status = vehicle_status(conn, visit.plate.plate)
         people = {}
+        flags = {}
         for card in visit.id_cards.values():
             person = store.person(conn, card.id_number)
             if person is not None:
                 people[card.id_number] = person.record
+                flags[card.id_number] = person.flags
         waybill = store.waybill(conn, visit.waybill_no) if visit.waybill_no else None
-        return Lookups(vehicle, carrier, people, waybill, status)
+        return Lookups(vehicle, carrier, people, waybill, status, flags)
 
     def _decide(self, visit: Visit, now: datetime) -> Decision:
         faces_running = bool(visit.faces_due())
-        decision = evaluate(build_facts(visit, self._lookups(visit)), now)
+        decision = evaluate(build_facts(visit, self._lookups(visit)), now, self.policy)
         final = decision.result.value != "pending"
         if final:
             visit.decided_at = visit.decided_at or now

@@ -14,7 +14,7 @@ from typing import Any
 
 from checks import FaceEvidence, GateFacts, IdCardRead, PersonAtGate, PlateRead, VehicleStatusFacts
 from registry.identifiers import canonical_plate
-from registry.models import Carrier, PersonRecord, Role, Vehicle, Waybill
+from registry.models import Carrier, EnrolmentFlag, PersonRecord, Role, Vehicle, Waybill
 
 ROLES = (Role.DRIVER, Role.ESCORT)
 
@@ -121,6 +121,8 @@ class Lookups:
     people: dict[str, PersonRecord] = field(default_factory=dict)  # by id number
     waybill: Waybill | None = None
     vehicle_status: VehicleStatusFacts | None = None
+    # Import flags of the people found (no_usable_photo: no enrolled-photo comparison), by id number.
+    enrolment_flags: dict[str, tuple[EnrolmentFlag, ...]] = field(default_factory=dict)
 
 
 def build_facts(visit: Visit, found: Lookups) -> GateFacts:
@@ -129,7 +131,10 @@ def build_facts(visit: Visit, found: Lookups) -> GateFacts:
         card = visit.id_cards.get(role)
         id_card = IdCardRead(id_number=card.id_number, name=card.name) if card else None
         record = found.people.get(id_card.id_number) if id_card else None
-        people[role] = PersonAtGate(id_card=id_card, record=record, face=visit.current_evidence(role))
+        flags = found.enrolment_flags.get(record.id_number, ()) if record else ()
+        people[role] = PersonAtGate(
+            id_card=id_card, record=record, face=visit.current_evidence(role), enrolment_flags=flags
+        )
     vehicle = found.vehicle if visit.plate and found.vehicle and found.vehicle.plate == visit.plate.plate else None
     carrier = found.carrier if vehicle and found.carrier and found.carrier.id == vehicle.carrier_id else None
     waybill = found.waybill if found.waybill and found.waybill.waybill_no == visit.waybill_no else None

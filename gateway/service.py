@@ -31,6 +31,7 @@ class GatewayService:
             settings.faces,
             visit_timeout_s=settings.gate.visit_timeout_s,
             face_workers=settings.gate.face_workers,
+            policy=settings.gate.check_policy(),
         )
         self.events = GateEventStore(settings.db_url, self.mqtt.ack, self.gate.on_event)
         self.router = Router(

@@ -94,13 +94,15 @@ def cmd_faces(args: argparse.Namespace, settings: Settings) -> None:
 
 
 # -- registry -----------------------------------------------------------------------------
-def cmd_registry(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+def cmd_registry(args: argparse.Namespace, settings: Settings) -> dict[str, Any] | None:
+    """Exit status: 0 everything imported (flags included), 2 imported but some rows refused,
+    1 nothing imported (``--strict`` with a refused row, or an unreadable file)."""
     from pathlib import Path
 
     from registry.importer import ImportRefused, import_file
 
     try:
-        return import_file(settings.db_url, Path(args.file), settings.faces)
+        report = import_file(settings.db_url, Path(args.file), settings.faces, strict=args.strict)
     except ImportRefused as exc:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)  # noqa: T201
@@ -117,6 +119,31 @@ def cmd_registry(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
             )
             raise SystemExit(1) from exc
         raise
+    result = report.to_json()
+    if report.refused:
+        _emit(args, result, lambda _r: report.human())
+        raise SystemExit(2)
+    args.human = lambda _r: report.human()
+    return result
+
+
+# -- rules --------------------------------------------------------------------------------
+def cmd_rules(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    import psycopg
+    from pydantic import ValidationError
+
+    from hazgate.rules import install_default_rules
+
+    try:
+        with psycopg.connect(settings.db_url) as conn:
+            report = install_default_rules(conn, args.site, created_by=f"cli:{getpass.getuser()}")
+    except ValidationError as exc:
+        raise HazgateError(
+            f"the default rules cannot be installed for site {args.site!r}: {exc.errors()[0]['msg']}",
+            hint="a site is letters, digits, '_', '.', '-' (up to 64), as in the devices' MQTT topics",
+        ) from exc
+    args.human = lambda _r: report.human()
+    return report.model_dump(mode="json")
 
 
 # -- substances and the monthly report (issue 13) ------------------------------------------
@@ -273,18 +300,14 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
         say,
     )
 
-    park = build_park(
-        args.seed, gates=args.gates, tankers=args.tankers, site=args.site, duration_s=args.duration_s or 3600.0
-    )
+    park = build_park(args.seed, gates=args.gates, tankers=args.tankers, site=args.site)
     faces_dir = Path(args.faces_dir) if args.faces_dir else default_faces_dir()
-    photos = assign_photos(park, faces_dir) if faces_dir else None
-    if photos is None:
-        say("no faces directory found (--faces-dir): gate arrivals will carry no ID cards or faces")
+    photos = assign_photos(park, faces_dir)
     if args.write_registry:
         out = Path(args.write_registry)
         # Photo paths in the file are relative to the file, as the import format says.
         rel = {
-            k: (os.path.relpath(a, out.parent), os.path.relpath(b, out.parent)) for k, (a, b) in (photos or {}).items()
+            k: (os.path.relpath(a, out.parent), os.path.relpath(b, out.parent)) for k, (a, b) in photos.people.items()
         }
         doc = registry_document(park, datetime.now(UTC), rel)
         out.write_text(json_.dumps(doc, ensure_ascii=False, indent=2))
@@ -341,11 +364,9 @@ def _bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         from pathlib import Path
 
         from hazgate.bench.gate import run_gate_bench
-        from hazgate.simulate.runner import default_faces_dir
+        from hazgate.simulate.photos import default_faces_dir
 
         faces_dir = Path(args.faces_dir) if args.faces_dir else default_faces_dir()
-        if faces_dir is None:
-            raise HazgateError("no photos for the gate benchmark", hint="pass --faces-dir (e.g. ../shared/faces)")
         return run_gate_bench(
             settings,
             arrivals=args.arrivals,
@@ -417,8 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("registry", help="carriers, vehicles, tanks, personnel, waybills")
     rsub = p.add_subparsers(dest="action", required=True)
-    a = rsub.add_parser("import", help="import a registry file (all rows valid, or nothing is imported)")
+    a = rsub.add_parser(
+        "import", help="import a registry file: sound rows are imported, malformed ones refused with their reason"
+    )
     a.add_argument("file")
+    a.add_argument("--strict", action="store_true", help="one refused row refuses the whole file (nothing imported)")
     a.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_registry)
 
@@ -441,6 +465,13 @@ def build_parser() -> argparse.ArgumentParser:
         human=lambda r: f"wrote {r['out']} ({r['pages']} pages, {r['bytes']} bytes)",
     )
 
+    p = sub.add_parser("rules", help="alert rules")
+    rsub = p.add_subparsers(dest="action", required=True)
+    a = rsub.add_parser("install-defaults", help="install the default rule set for a site (idempotent)")
+    a.add_argument("--site", required=True)
+    a.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_rules)
+
     p = sub.add_parser("users", help="API users and their keys")
     usub = p.add_subparsers(dest="action", required=True)
     a = usub.add_parser("add", help="create a user; prints its API key once")
@@ -462,7 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval-s", type=float, default=1.0, help="seconds between readings of each device")
     p.add_argument("--arrival-every-s", type=float, default=30.0, help="mean seconds between gate arrivals")
     p.add_argument("--duration-s", type=float, help="stop after this long (default: until Ctrl-C)")
-    p.add_argument("--faces-dir", help="photos for ID cards and faces (default: ../shared/faces if present)")
+    p.add_argument("--faces-dir", help="photos for ID cards and faces (default: the photos shipped with hazgate)")
     p.add_argument("--write-registry", metavar="FILE", help="write the park's registry import file")
     p.add_argument("--registry-only", action="store_true", help="with --write-registry: write it and stop")
     p.add_argument(
@@ -485,7 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arrivals", type=int, default=30, help="gate: arrivals to drive")
     p.add_argument("--gates", type=int, default=2, help="gate: gates working at once")
     p.add_argument("--event-gap-s", type=float, default=1.0, help="gate: seconds between an arrival's events")
-    p.add_argument("--faces-dir", help="gate: photos (default ../shared/faces)")
+    p.add_argument("--faces-dir", help="gate: photos (default: the photos shipped with hazgate)")
     p.add_argument("--face-last", action="store_true", help="gate: the escort's live face is the last input")
     p.add_argument("--background-rate", type=float, default=2000.0, help="alerts: background readings/s")
     p.add_argument("--alerts", type=int, default=200, help="alerts: threshold-breaking readings to publish")

@@ -31,10 +31,13 @@ from hazgate.simulate.runner import assign_photos, default_faces_dir
 DEMO_SEED = 1
 DEMO_SITE = "park1"
 DEMO_GATES = 2
-DEMO_TANKERS = 6
+DEMO_TANKERS = 6  # sound ones; the park adds a tanker per registry trouble (see simulate/park.py)
 # Demo waybills are valid for a week; the registry is refreshed when fewer than 2 days remain.
 WAYBILL_DAYS = 7
 REFRESH_BEFORE = timedelta(days=2)
+# The demo registry as last imported. The version in the name changes when the demo park does
+# (v2: photos shipped with hazgate, tankers with a defect), so an older demo is re-imported.
+REGISTRY_FILE = "registry-v2.json"
 
 
 def say(text: str) -> None:
@@ -48,24 +51,30 @@ def demo_park() -> Park:
 def ensure_registry(settings: Settings, park: Park, demo_dir: Path) -> None:
     from registry.importer import import_file
 
-    marker = demo_dir / "registry.json"
+    marker = demo_dir / REGISTRY_FILE
     if marker.exists():
         valid_to = datetime.fromisoformat(json.loads(marker.read_text())["waybills"][0]["valid_to"])
         if valid_to - datetime.now(UTC) > REFRESH_BEFORE:
             return
-    faces = default_faces_dir()
-    if faces is None:
-        say("no photos found (../shared/faces): the demo registry is not imported; gate arrivals will fail")
-        return
-    photos = assign_photos(park, faces)
-    rel = {k: (os.path.relpath(a, demo_dir), os.path.relpath(b, demo_dir)) for k, (a, b) in photos.items()}
+    photos = assign_photos(park, default_faces_dir())
+    rel = {k: (os.path.relpath(a, demo_dir), os.path.relpath(b, demo_dir)) for k, (a, b) in photos.people.items()}
     doc = registry_document(park, datetime.now(UTC), rel)
     for waybill in doc["waybills"]:
         waybill["valid_to"] = (datetime.now(UTC) + timedelta(days=WAYBILL_DAYS)).isoformat()
     demo_dir.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(doc, ensure_ascii=False, indent=2))
     say(f"importing the demo park's registry ({len(park.tankers)} tankers, their crews and waybills)")
-    import_file(settings.db_url, marker, settings.faces)
+    report = import_file(settings.db_url, marker, settings.faces, strict=True)
+    say(f"  imported {report.summary()}")
+
+
+def ensure_rules(settings: Settings, site: str) -> None:
+    """The default rule set (docs/alerts.md), installed once: a rule an officer deleted stays deleted."""
+    from hazgate.rules import install_default_rules
+
+    with psycopg.connect(settings.db_url) as conn:
+        report = install_default_rules(conn, site, created_by="make run")
+    say(f"alert rules: {report.summary()}")
 
 
 def ensure_substances(settings: Settings) -> None:
@@ -142,6 +151,7 @@ def run(settings: Settings) -> int:
     demo_dir = settings.state_dir / "demo"
     ensure_registry(settings, park, demo_dir)
     ensure_substances(settings)
+    ensure_rules(settings, park.site)
     users = ensure_users(settings, park, demo_dir)
     cmd = [sys.executable, "-m", "hazgate.cli"]
     service = subprocess.Popen([*cmd, "serve"])

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.auth_settings import AuthSettings
+from checks.policy import CheckPolicy, NoEnrolledPhoto
 from gateway.faces.config import FaceSettings
 from hazgate.errors import ConfigError
 
@@ -87,6 +88,14 @@ class GateSettings(BaseModel):
     image_retention_days: int = Field(30, ge=1)
     # Threads doing face work; each holds ~100 MB of dlib models. Two cores: one or two.
     face_workers: int = Field(2, ge=1, le=8)
+    # A registered person whose enrolment photo has no usable face (flagged at import): the live
+    # face is compared with the ID-card photo alone, and "review" sends them to an officer
+    # ("id_card_photo": that comparison decides). See docs/gate.md.
+    no_enrolled_photo: NoEnrolledPhoto = NoEnrolledPhoto.REVIEW
+
+    def check_policy(self) -> CheckPolicy:
+        """The checks' limits for this gate (the defaults, with this section's choices)."""
+        return CheckPolicy(no_enrolled_photo=self.no_enrolled_photo)
 
 
 class Jt808Settings(BaseModel):

@@ -228,6 +228,27 @@ class Waybill(RegistryModel):
         return value
 
 
+class FlagCode(StrEnum):
+    """Why a row was imported but not as usual (``EnrolmentFlag``)."""
+
+    # The enrolment photo holds no usable face: the gate compares the live face with the ID-card
+    # photo alone and, where the site's policy says so, asks an officer (docs/gate.md).
+    NO_USABLE_PHOTO = "no_usable_photo"
+
+
+class EnrolmentFlag(RegistryModel):
+    """A person imported with a limitation the gate must know about, and the reason for it.
+
+    ``reason`` and ``issue`` are the face engine's codes (``face_not_found``, or ``face_quality``
+    with ``multiple_faces``, ``too_small``...); ``message`` its words.
+    """
+
+    code: FlagCode
+    reason: str
+    issue: str | None = None
+    message: str
+
+
 class RegistryFile(RegistryModel):
     """A whole import file. ``validate_registry`` builds it from the rows that are valid."""
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from registry.models import Carrier, PersonRecord, RegistryFile, Vehicle, Waybill
+from registry.models import Carrier, EnrolmentFlag, PersonRecord, RegistryFile, Vehicle, Waybill
 from registry.validation import Section
 
 
@@ -16,6 +16,17 @@ from registry.validation import Section
 class EnrolledPerson:
     record: PersonRecord
     face_encoding: tuple[float, ...] | None
+    flags: tuple[EnrolmentFlag, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolledPhoto:
+    """A person's enrolment photo as imported: the bytes, and its face encoding, or (None) the
+    flags saying why it has none."""
+
+    photo: bytes
+    encoding: tuple[float, ...] | None
+    flags: tuple[EnrolmentFlag, ...] = ()
 
 
 def _record(model: Carrier | Vehicle | PersonRecord | Waybill) -> str:
@@ -42,9 +53,9 @@ def existing_keys(conn: psycopg.Connection, wanted: dict[Section, set[str]]) -> 
 
 
 def write_registry(
-    conn: psycopg.Connection, registry: RegistryFile, photos: dict[str, tuple[bytes, tuple[float, ...]]]
+    conn: psycopg.Connection, registry: RegistryFile, photos: dict[str, EnrolledPhoto]
 ) -> dict[str, int]:
-    """Upsert every row (in the caller's transaction). photos: id_number -> (bytes, encoding)."""
+    """Upsert every row (in the caller's transaction). photos: by id_number, one per person."""
     for c in registry.carriers:
         conn.execute(
             "INSERT INTO carriers (id, record) VALUES (%s, %s)"
@@ -60,12 +71,21 @@ def write_registry(
         )
     for p in registry.personnel:
         record = PersonRecord.model_validate(p.model_dump(exclude={"photo"}))
-        photo, encoding = photos[p.id_number]
+        enrolled = photos[p.id_number]
+        flags = json.dumps([f.model_dump(mode="json") for f in enrolled.flags], ensure_ascii=False)
         conn.execute(
-            "INSERT INTO personnel (id_number, record, photo, face_encoding) VALUES (%s, %s, %s, %s)"
+            "INSERT INTO personnel (id_number, record, photo, face_encoding, enrolment_flags)"
+            " VALUES (%s, %s, %s, %s, %s)"
             " ON CONFLICT (id_number) DO UPDATE SET record = EXCLUDED.record, photo = EXCLUDED.photo,"
-            " face_encoding = EXCLUDED.face_encoding, updated_at = now()",
-            (p.id_number, _record(record), photo, list(encoding)),
+            " face_encoding = EXCLUDED.face_encoding, enrolment_flags = EXCLUDED.enrolment_flags,"
+            " updated_at = now()",
+            (
+                p.id_number,
+                _record(record),
+                enrolled.photo,
+                None if enrolled.encoding is None else list(enrolled.encoding),
+                flags,
+            ),
         )
     for w in registry.waybills:
         conn.execute(
@@ -93,10 +113,13 @@ def vehicle(conn: psycopg.Connection, plate: str) -> tuple[Vehicle, Carrier | No
 
 
 def person(conn: psycopg.Connection, id_number: str) -> EnrolledPerson | None:
-    row = conn.execute("SELECT record, face_encoding FROM personnel WHERE id_number = %s", (id_number,)).fetchone()
+    row = conn.execute(
+        "SELECT record, face_encoding, enrolment_flags FROM personnel WHERE id_number = %s", (id_number,)
+    ).fetchone()
     if row is None:
         return None
-    return EnrolledPerson(PersonRecord.model_validate(row[0]), tuple(row[1]) if row[1] else None)
+    flags = tuple(EnrolmentFlag.model_validate(f) for f in row[2] or ())
+    return EnrolledPerson(PersonRecord.model_validate(row[0]), tuple(row[1]) if row[1] else None, flags)
 
 
 def waybill(conn: psycopg.Connection, waybill_no: str) -> Waybill | None:

@@ -1,12 +1,17 @@
 """Row-by-row validation of a registry import file, reporting every problem at once.
 
 ``validate_registry`` never stops at the first bad row: each row is validated alone, every bad
-field becomes a ``RowError``, and the file is then cross-checked (duplicates, references).
+field becomes a ``RowError``, and the file is then cross-checked (duplicates, references). A
+row with an error is left out of the result, and so is every row that points at it (a waybill
+of a refused vehicle): the rest of the file stands.
 
 References that point outside the file (a vehicle of a carrier imported last month) are not
-errors here: they come back as warnings with ``unresolved`` set. The importer looks those keys
-up in the database (``references_to_resolve``) and calls ``resolve_references`` with what it
-found, which drops the resolved warnings and turns the rest into errors.
+errors in a first pass: they come back as warnings with ``unresolved`` set. The importer looks
+those keys up in the database (``references_to_resolve``) and validates again with what it found
+(``known=``): a reference found there is fine, one that is not is an error. Problems found
+outside validation (a photo file that cannot be read) go in with ``refused=``, so rows pointing
+at such a row are refused too. (``resolve_references`` does the lookup's part on a list of
+problems alone, without leaving rows out.)
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from registry.identifiers import canonical_plate
-from registry.models import Carrier, Person, RegistryFile, RegistryModel, Role, Vehicle, Waybill
+from registry.models import Carrier, EnrolmentFlag, Person, RegistryFile, RegistryModel, Role, Vehicle, Waybill
 
 
 class Section(StrEnum):
@@ -70,6 +75,23 @@ class RowError(BaseModel):
         return f"{self.severity.value}: {where}: {self.message}"
 
 
+class RowFlag(BaseModel):
+    """A row imported with a limitation (``flag`` says which and why). ``index`` as in RowError."""
+
+    model_config = ConfigDict(frozen=True)
+
+    section: Section
+    index: int
+    key: str
+    field: str | None
+    flag: EnrolmentFlag
+
+    def __str__(self) -> str:
+        issue = f", {self.flag.issue}" if self.flag.issue else ""
+        where = f"{self.section.value}[{self.index}] ({self.key})" + (f" {self.field}" if self.field else "")
+        return f"flag: {where}: {self.flag.code.value} ({self.flag.reason}{issue}): {self.flag.message}"
+
+
 _MODELS: dict[Section, type[RegistryModel]] = {
     Section.CARRIERS: Carrier,
     Section.VEHICLES: Vehicle,
@@ -116,8 +138,9 @@ def _field_path(loc: tuple[int | str, ...]) -> str | None:
 class _Validator:
     """Accumulates valid rows and problems for one file."""
 
-    def __init__(self, today: date | None) -> None:
+    def __init__(self, today: date | None, known: Mapping[Section, Collection[str]] | None = None) -> None:
         self.context = {"today": today}
+        self.known = known
         self.problems: list[RowError] = []
         self.valid: dict[Section, dict[str, tuple[int, Any]]] = {section: {} for section in Section}
         # Keys of rows that were refused, so a reference to them is an error rather than a lookup.
@@ -194,6 +217,9 @@ class _Validator:
         if refused is not None:
             message = f"{target.key} is {target.section.value}[{refused}], which has errors: fix that row first"
             self.add(section, index, key, field, message)
+        elif self.known is not None:
+            if target.key not in self.known.get(target.section, ()):
+                self.add(section, index, key, field, f"{target.key} is neither in this file nor in the registry")
         else:
             message = f"{target.key} is not in this file; it must already be in the registry"
             self.add(section, index, key, field, message, Severity.WARNING, target)
@@ -282,22 +308,43 @@ def _rows(v: _Validator, section: Section) -> tuple[Any, ...]:
     return tuple(record for _, record in sorted(v.valid[section].values(), key=lambda item: item[0]))
 
 
-def validate_registry(data: object, *, today: date | None = None) -> tuple[RegistryFile, list[RowError]]:
-    """Validate a parsed import file row by row.
+class Validation(BaseModel):
+    """What ``validate_rows`` found: the rows to import, every problem, and where each row was."""
 
-    Returns the file made of the rows without errors (all rows when the list holds no error) and
-    every problem found, errors and warnings, sorted by section and row. ``today`` enables the
-    checks that need the date: an ID number's birth date must not be after it.
+    model_config = ConfigDict(frozen=True)
+
+    registry: RegistryFile
+    problems: list[RowError]
+    # Position (from 0) of each row of ``registry`` in its section of the file, by key.
+    indices: dict[Section, dict[str, int]]
+
+
+def validate_rows(
+    data: object,
+    *,
+    today: date | None = None,
+    known: Mapping[Section, Collection[str]] | None = None,
+    refused: Iterable[RowError] = (),
+) -> Validation:
+    """Validate a parsed import file row by row (see ``validate_registry``).
+
+    ``known``: keys already in the registry, per section; references to rows outside the file are
+    then checked against it (an error when missing) instead of coming back as unresolved warnings.
+    ``refused``: errors about rows found elsewhere (their photo cannot be read); those rows, and
+    rows that point at them, are left out like rows with errors of their own.
     """
-    v = _Validator(today)
+    v = _Validator(today, known)
     if not isinstance(data, Mapping):
         v.add("", None, None, None, "the file must be a JSON object with carriers, vehicles, personnel, waybills")
-        return RegistryFile(), v.problems
+        return Validation(registry=RegistryFile(), problems=v.problems, indices={})
     for name in data:
         if name not in _SECTION_RANK:
             v.add(str(name), None, None, None, "unknown section; expected carriers, vehicles, personnel, waybills")
     for section in Section:
         v.section(section, data.get(section.value))
+    for problem in refused:
+        where: Section | str = Section(problem.section) if problem.section in _SECTION_RANK else problem.section
+        v.add(where, problem.index, problem.key, problem.field, problem.message)
     _cross_check(v)
     problems = sorted(v.problems, key=lambda p: (_SECTION_RANK.get(p.section, -1), -1 if p.index is None else p.index))
     registry = RegistryFile(
@@ -306,7 +353,26 @@ def validate_registry(data: object, *, today: date | None = None) -> tuple[Regis
         personnel=_rows(v, Section.PERSONNEL),
         waybills=_rows(v, Section.WAYBILLS),
     )
-    return registry, problems
+    indices = {section: {key: index for key, (index, _) in v.valid[section].items()} for section in Section}
+    return Validation(registry=registry, problems=problems, indices=indices)
+
+
+def validate_registry(
+    data: object,
+    *,
+    today: date | None = None,
+    known: Mapping[Section, Collection[str]] | None = None,
+    refused: Iterable[RowError] = (),
+) -> tuple[RegistryFile, list[RowError]]:
+    """Validate a parsed import file row by row.
+
+    Returns the file made of the rows without errors (all rows when the list holds no error) and
+    every problem found, errors and warnings, sorted by section and row. ``today`` enables the
+    checks that need the date: an ID number's birth date must not be after it. ``known`` and
+    ``refused``: see ``validate_rows``.
+    """
+    found = validate_rows(data, today=today, known=known, refused=refused)
+    return found.registry, found.problems
 
 
 def references_to_resolve(problems: Iterable[RowError]) -> dict[Section, set[str]]:

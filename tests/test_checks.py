@@ -23,6 +23,7 @@ from checks import (
     GpsTracker,
     IdCardRead,
     MissingInput,
+    NoEnrolledPhoto,
     OpenAlert,
     PersonAtGate,
     PlateRead,
@@ -41,7 +42,7 @@ from checks import (
     waybill_match,
 )
 from checks.reasons import MESSAGES
-from registry.models import Cargo, Carrier, PersonRecord, Role, Tank, Vehicle, Waybill
+from registry.models import Cargo, Carrier, EnrolmentFlag, FlagCode, PersonRecord, Role, Tank, Vehicle, Waybill
 
 CST = timezone(timedelta(hours=8))
 NOW = datetime(2026, 5, 10, 9, 30, tzinfo=CST)
@@ -51,6 +52,11 @@ FAR = date(2027, 6, 30)  # far enough that nothing warns about expiring soon
 PLATE = "浙B12345"
 DRIVER_ID = "330203198001011231"
 ESCORT_ID = "330102198506150040"
+
+# What the registry import gives a person whose enrolment photo has no usable face.
+NO_USABLE_PHOTO = EnrolmentFlag(
+    code=FlagCode.NO_USABLE_PHOTO, reason="face_quality", issue="too_small", message="face too small: 36 px"
+)
 
 CONTRACT_REASON_CODES = {
     "vehicle_unknown",
@@ -448,6 +454,15 @@ def _scenarios() -> list[Scenario]:
             V,
         ),
         s(
+            "person_whose_enrolment_photo_was_unusable_goes_to_an_officer",
+            make_facts(
+                driver=make_person(face=make_face(distance_to_enrolled=None), enrolment_flags=(NO_USABLE_PHOTO,))
+            ),
+            C.PERSONNEL,
+            R.ENROLLED_PHOTO_UNUSABLE,
+            V,
+        ),
+        s(
             "id_card_name_differing_from_registry_goes_to_an_officer",
             make_facts(driver=make_person(id_card=IdCardRead(id_number=DRIVER_ID, name="张玮"))),
             C.PERSONNEL,
@@ -682,6 +697,43 @@ def test_face_matching_the_id_card_but_not_the_enrolled_photo_is_refused() -> No
     assert reason.code is ReasonCode.FACE_MISMATCH and "备案照片" in reason.message_zh
     driver: Any = result.evidence["driver"]
     assert driver["face"]["distance_to_enrolled"] == 0.9
+
+
+def test_flagged_person_is_checked_against_the_id_card_photo_and_reviewed_by_default() -> None:
+    driver = make_person(face=make_face(distance_to_enrolled=None), enrolment_flags=(NO_USABLE_PHOTO,))
+    result = personnel.check(make_facts(driver=driver), NOW)
+    assert result.status is CheckStatus.REVIEW
+    reason = only_reason(result)
+    assert reason.code is ReasonCode.ENROLLED_PHOTO_UNUSABLE
+    assert "face_quality/too_small" in reason.message and "officer" in reason.message
+    evidence: Any = result.evidence["driver"]
+    assert evidence["face"]["enrolled_photo"]["fallback"] == "id_card_photo"
+    assert evidence["face"]["enrolled_photo"]["flags"][0]["code"] == "no_usable_photo"
+
+
+def test_flagged_person_passes_on_the_id_card_photo_where_the_site_trusts_it() -> None:
+    policy = CheckPolicy(no_enrolled_photo=NoEnrolledPhoto.ID_CARD_PHOTO)
+    driver = make_person(face=make_face(distance_to_enrolled=None), enrolment_flags=(NO_USABLE_PHOTO,))
+    result = personnel.check(make_facts(driver=driver), NOW, policy)
+    assert result.status is CheckStatus.PASS
+    notice = only_reason(result)
+    assert notice.code is ReasonCode.ENROLLED_PHOTO_UNUSABLE and notice.status is CheckStatus.PASS
+    assert "re" in notice.message and "enrol a new photo" in notice.message
+
+
+def test_flagged_person_whose_face_does_not_match_the_id_card_is_still_refused() -> None:
+    policy = CheckPolicy(no_enrolled_photo=NoEnrolledPhoto.ID_CARD_PHOTO)
+    face = make_face(distance_to_id_photo=0.85, distance_to_enrolled=None)
+    driver = make_person(face=face, enrolment_flags=(NO_USABLE_PHOTO,))
+    for each in (DEFAULT_POLICY, policy):
+        result = personnel.check(make_facts(driver=driver), NOW, each)
+        assert result.status is CheckStatus.FAIL
+        assert ReasonCode.FACE_MISMATCH in codes(result)
+
+
+def test_enrolment_flags_belong_to_a_registered_person() -> None:
+    with pytest.raises(ValidationError, match="enrolment flags"):
+        PersonAtGate(enrolment_flags=(NO_USABLE_PHOTO,))
 
 
 def test_driver_with_an_escort_qualification_is_refused_as_driver() -> None:

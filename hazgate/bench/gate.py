@@ -33,6 +33,7 @@ from gateway.mqtt_client import forget_session
 from hazgate.bench.common import percentile, progress, sync_broker
 from hazgate.bench.ingest import _gateway
 from hazgate.settings import Settings
+from hazgate.simulate.photos import identities
 from registry.identifiers import id_check_char
 from registry.importer import import_registry
 
@@ -74,15 +75,6 @@ def card_photo(path: Path) -> bytes:
     return _jpeg(cv2.resize(img, (CARD_WIDTH_PX, int(img.shape[0] * scale))))
 
 
-def identities(faces_dir: Path) -> list[list[Path]]:
-    found = []
-    for d in sorted((faces_dir / "faces").iterdir()):
-        photos = sorted(p for p in d.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-        if len(photos) >= 2:
-            found.append(photos)
-    return found
-
-
 def _id_number(rng: random.Random) -> str:
     first17 = f"330203{1975 + rng.randrange(25)}{1 + rng.randrange(12):02d}{1 + rng.randrange(28):02d}"
     first17 += f"{rng.randrange(1000):03d}"
@@ -97,7 +89,7 @@ class Arrival:
 
 
 def build_registry(n: int, faces_dir: Path, rng: random.Random) -> tuple[dict[str, Any], list[Arrival]]:
-    people = identities(faces_dir)
+    people = [person.photos for person in identities(faces_dir)]
     valid = (date.today() + timedelta(days=365)).isoformat()
     now = datetime.now(UTC)
     doc: dict[str, Any] = {

@@ -14,3 +14,8 @@ DATA_DIR = Path(__file__).resolve().parent
 def faces_dir() -> Path:
     """Open photographs (see faces/NOTICE.md): demo crews and test fixtures."""
     return DATA_DIR / "faces"
+
+
+def default_rules_path() -> Path:
+    """The default alert rule set (``hazgate rules install-defaults``, docs/alerts.md)."""
+    return DATA_DIR / "default_rules.json"

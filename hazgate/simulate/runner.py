@@ -24,37 +24,44 @@ from gateway.jt808.protocol import Version, make_location
 from hazgate.services.local import LocalServices, ensure_secrets
 from hazgate.settings import Settings
 from hazgate.simulate.jt808_terminal import Terminal, TerminalError
-from hazgate.simulate.park import Park, SimDevice, Tanker, gas_reading, gps_reading, person_name, tank_reading
+from hazgate.simulate.park import (
+    ArrivalPlan,
+    Park,
+    PlannedArrival,
+    SimDevice,
+    Tanker,
+    gas_reading,
+    gps_reading,
+    person_name,
+    tank_reading,
+)
+from hazgate.simulate.photos import CrewPhotos, cast, default_faces_dir
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+__all__ = ["Simulator", "assign_photos", "default_faces_dir", "ensure_devices", "register_devices", "say"]
 
 
 def say(text: str) -> None:
     print(f"[simulate] {text}", file=sys.stderr, flush=True)  # noqa: T201
 
 
-def default_faces_dir() -> Path | None:
-    for candidate in (Path.cwd().parent / "shared" / "faces", Path.cwd() / "shared" / "faces"):
-        if (candidate / "faces").is_dir():
-            return candidate
-    return None
+def assign_photos(park: Park, faces_dir: Path) -> CrewPhotos:
+    """Each crew member: (ID-card and enrolment photo, live photo), two photos of one real person."""
+    return cast([p for t in park.tankers for p in (t.driver_id, t.escort_id)], faces_dir)
 
 
-def assign_photos(park: Park, faces_dir: Path) -> dict[str, tuple[str, str]]:
-    """Each person: (ID-card photo, live photo), two different photos of one real identity."""
-    identities = sorted(
-        d
-        for d in (faces_dir / "faces").iterdir()
-        if d.is_dir() and len([f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES]) >= 2
-    )
-    if not identities:
-        raise FileNotFoundError(f"no identity with two photos under {faces_dir / 'faces'}")
-    people = [p for t in park.tankers for p in (t.driver_id, t.escort_id)]
-    photos = {}
-    for k, person in enumerate(people):
-        files = sorted(f for f in identities[k % len(identities)].iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        photos[person] = (str(files[0]), str(files[1]))
-    return photos
+def register_devices(conn: psycopg.Connection, park: Park, known: dict[str, str]) -> dict[str, str]:
+    """Register the park's devices not registered yet (or whose password is not in ``known``);
+    returns ``known`` with their passwords added. The caller tells the broker."""
+    known = dict(known)
+    registered = {r[0] for r in conn.execute("SELECT device_id FROM devices WHERE site = %s", (park.site,))}
+    for device in park.devices:
+        if device.device_id in known and device.device_id in registered:
+            continue
+        if device.device_id in registered:
+            conn.execute("DELETE FROM devices WHERE device_id = %s", (device.device_id,))
+        creds = registry.add_device(conn, device.site, device.device_id, device.type, device.gate_id, device.plate)
+        known[device.device_id] = creds.password
+    return known
 
 
 def ensure_devices(settings: Settings, park: Park) -> dict[str, str]:
@@ -62,14 +69,7 @@ def ensure_devices(settings: Settings, park: Park) -> dict[str, str]:
     path = settings.state_dir / "simulator" / f"{park.site}-devices.json"
     known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     with psycopg.connect(settings.db_url) as conn:
-        registered = {r[0] for r in conn.execute("SELECT device_id FROM devices WHERE site = %s", (park.site,))}
-        for device in park.devices:
-            if device.device_id in known and device.device_id in registered:
-                continue
-            if device.device_id in registered:
-                conn.execute("DELETE FROM devices WHERE device_id = %s", (device.device_id,))
-            creds = registry.add_device(conn, device.site, device.device_id, device.type, device.gate_id, device.plate)
-            known[device.device_id] = creds.password
+        known = register_devices(conn, park, known)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(known))
     path.chmod(0o600)
@@ -107,8 +107,9 @@ class Simulator:
         *,
         interval_s: float,
         arrival_every_s: float,
-        photos: dict[str, tuple[str, str]] | None,
+        photos: CrewPhotos | None,
         jt808_phones: dict[str, str] | None = None,
+        first_arrival_s: float = 2.0,
     ) -> None:
         self.settings = settings
         # GPS trackers that speak JT/T 808 over TCP instead of MQTT: device id -> phone.
@@ -119,8 +120,11 @@ class Simulator:
         self.passwords = passwords
         self.interval_s = interval_s
         self.arrival_every_s = arrival_every_s
+        self.first_arrival_s = first_arrival_s
         self.photos = photos
         self.rng = random.Random(park.seed)
+        self.plan = ArrivalPlan(park, park.seed) if park.sound_tankers and park.gates else None
+        self.planned: list[PlannedArrival] = []  # every arrival started, in order
         self.clients: dict[str, mqtt.Client] = {}
         self.seq: dict[str, int] = {}
         self.sent = 0
@@ -202,16 +206,30 @@ class Simulator:
             if values is not None:
                 self.send_reading(detector, values)
 
-    def arrival(self, tanker: Tanker, gate: str) -> None:
+    def _live_face(self, person: str, impostor: bool, rng: random.Random) -> str | None:
+        """The photo the face camera sends: the person's own second photo, or a stranger's."""
+        if self.photos is None or person not in self.photos.people:
+            return None
+        own = self.photos.people[person]
+        if not impostor:
+            return str(own[1])
+        others = list(self.photos.strangers) or [p[1] for k, p in self.photos.people.items() if p[1] != own[1]]
+        return str(rng.choice(others)) if others else str(own[1])
+
+    def arrival(self, planned: PlannedArrival) -> None:
         """A whole gate visit: plate, ID cards, faces, weight, waybill, a moment apart."""
-        devs = self.park.gate_devices[gate]
+        tanker = planned.tanker
+        devs = self.park.gate_devices[planned.gate]
+        # Its own random stream (pauses, the stranger's face), so threads do not share one.
+        rng = random.Random(f"{self.park.seed}-{tanker.plate}-{planned.gross_kg}")
         events: list[tuple[SimDevice, dict[str, Any]]] = [
             (devs["anpr_camera"], {"type": "plate", "plate": tanker.plate, "confidence": 0.97}),
         ]
         for role, person in (("driver", tanker.driver_id), ("escort", tanker.escort_id)):
-            id_photo, live = self.photos[person] if self.photos else (None, None)
-            if id_photo is None or live is None:
+            live = self._live_face(person, planned.impostor == role, rng)
+            if self.photos is None or live is None:
                 continue
+            id_photo = self.photos.people[person][0]
             events.append(
                 (
                     devs["id_reader"],
@@ -220,26 +238,25 @@ class Simulator:
                         "role": role,
                         "id_number": person,
                         "name": person_name(role, tanker),
-                        "photo_b64": _b64(id_photo),
+                        "photo_b64": _b64(str(id_photo)),
                     },
                 )
             )
             events.append((devs["face_camera"], {"type": "face", "role": role, "image_b64": _b64(live)}))
-        gross = 15000 + 24000 + self.rng.uniform(-150, 150)
-        events.append((devs["weighbridge"], {"type": "weight", "gross_kg": round(gross, 1)}))
-        events.append((devs["waybill_scanner"], {"type": "waybill", "waybill_no": tanker.waybill_no}))
+        events.append((devs["weighbridge"], {"type": "weight", "gross_kg": planned.gross_kg}))
+        events.append((devs["waybill_scanner"], {"type": "waybill", "waybill_no": planned.waybill_no}))
         for device, body in events:
             if self.stop.is_set():
                 return
             body = {**body, "event_id": str(uuid.uuid4()), "ts": datetime.now(UTC).isoformat()}
             self.clients[device.device_id].publish(self.topic(device, "event"), json.dumps(body), qos=1)
-            self.stop.wait(self.rng.uniform(0.2, 0.8))
+            self.stop.wait(rng.uniform(0.2, 0.8))
         self.arrivals += 1
 
     def run(self, duration_s: float | None) -> dict[str, Any]:
         self.connect()
         started = time.monotonic()
-        next_arrival = 2.0
+        next_arrival = self.first_arrival_s
         next_report = 10.0
         try:
             while not self.stop.is_set():
@@ -247,10 +264,12 @@ class Simulator:
                 if duration_s is not None and t >= duration_s:
                     break
                 self.tick(t)
-                if self.park.tankers and self.park.gates and t >= next_arrival:
-                    tanker = self.rng.choice(self.park.tankers)
-                    gate = self.rng.choice(self.park.gates)
-                    threading.Thread(target=self.arrival, args=(tanker, gate), daemon=True).start()
+                if self.plan is not None and t >= next_arrival:
+                    planned = self.plan.next()
+                    self.planned.append(planned)
+                    if planned.trouble is not None:
+                        say(f"{t:.0f} s: {planned.tanker.plate} at {planned.gate} with trouble: {planned.trouble}")
+                    threading.Thread(target=self.arrival, args=(planned,), daemon=True).start()
                     next_arrival = t + self.arrival_every_s * self.rng.uniform(0.7, 1.3)
                 if t >= next_report:
                     say(f"{t:.0f} s: {self.sent} readings, {self.arrivals} gate arrivals")

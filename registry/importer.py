@@ -165,7 +165,7 @@ def load_photo(spec: str, base_dir: Path) -> bytes:
     try:
         return base64.b64decode(spec, validate=True)
     except (binascii.Error, ValueError) as exc:
-        if len(spec) < 1024 and ("/" in spec or spec.lower().endswith(IMAGE_SUFFIXES)):
+        if len(spec) < 1024 and spec.lower().endswith(IMAGE_SUFFIXES):
             raise ValueError(f"no file {path} (photo paths are relative to the import file)") from exc
         raise ValueError(f"photo {spec[:60]!r} is neither a file next to the import file nor base64") from exc
 

@@ -34,14 +34,20 @@ def _jpeg(image: np.ndarray) -> bytes:
     return data.tobytes()
 
 
+def _read(photo: Path) -> np.ndarray:
+    image = cv2.imread(str(photo))
+    assert image is not None, photo
+    return image
+
+
 def blurred_beyond_recognition(photo: Path) -> bytes:
     """A scan so out of focus that no face is left in it."""
-    return _jpeg(cv2.GaussianBlur(cv2.imread(str(photo)), (101, 101), 0))
+    return _jpeg(cv2.GaussianBlur(_read(photo), (101, 101), 0))
 
 
 def thumbnail(photo: Path, px: int = 32) -> bytes:
     """A photo sent as a tiny thumbnail: the face is a few pixels."""
-    return _jpeg(cv2.resize(cv2.imread(str(photo)), (px, px), interpolation=cv2.INTER_AREA))
+    return _jpeg(cv2.resize(_read(photo), (px, px), interpolation=cv2.INTER_AREA))
 
 
 def person(id_number: str, role: str, name: str, photo: str) -> dict[str, Any]:
@@ -64,7 +70,12 @@ class CarrierFile:
         self.folder = folder
         (folder / "photos").mkdir()
         now = datetime.now(UTC)
-        carrier = {"id": f"C-{uuid.uuid4().hex[:6]}", "name": "甬江危化运输", "permit_no": "浙交运009", "permit_expires": days(400)}
+        carrier = {
+            "id": f"C-{uuid.uuid4().hex[:6]}",
+            "name": "甬江危化运输",
+            "permit_no": "浙交运009",
+            "permit_expires": days(400),
+        }
         self.doc: dict[str, Any] = {"carriers": [carrier], "vehicles": [], "personnel": [], "waybills": []}
         for t in range(15):
             plate = new_plate(rng)
@@ -217,9 +228,9 @@ def test_a_waybill_naming_a_refused_person_is_refused_too_and_the_rest_imported(
     assert report["imported"]["personnel"] == 29 and report["imported"]["waybills"] == 14
     row = next(r for r in report["rows"] if r["section"] == "waybills" and r["index"] == 2)
     assert not row["imported"] and "personnel[4]" in row["errors"][0]["message"]
-    assert db.execute("SELECT count(*) FROM waybills WHERE waybill_no = %s", (waybills[2]["waybill_no"],)).fetchone() == (
-        0,
-    )
+    assert db.execute(
+        "SELECT count(*) FROM waybills WHERE waybill_no = %s", (waybills[2]["waybill_no"],)
+    ).fetchone() == (0,)
 
 
 def test_a_driver_whose_enrolment_photo_was_unusable_is_checked_against_the_id_card_and_sent_to_an_officer(

@@ -237,7 +237,9 @@ def run_gate_bench(
     progress(f"preparing {arrivals} arrivals with real photos (live faces at {LIVE_SIZE[0]}x{LIVE_SIZE[1]})")
     doc, plan = build_registry(arrivals, faces_dir, rng)
     progress("enrolling the crews (registry import)")
-    import_registry(settings.db_url, doc, base_dir=faces_dir, faces=settings.faces, progress=lambda _t: None)
+    import_registry(
+        settings.db_url, doc, base_dir=faces_dir, faces=settings.faces, strict=True, progress=lambda _t: None
+    )
     creds: dict[str, dict[str, str]] = {}
     with psycopg.connect(settings.db_url) as conn:
         for g in range(gates):

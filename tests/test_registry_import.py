@@ -236,7 +236,7 @@ def test_a_waybill_naming_a_refused_person_is_refused_too_and_the_rest_imported(
 def test_a_driver_whose_enrolment_photo_was_unusable_is_checked_against_the_id_card_and_sent_to_an_officer(
     gate, crew, register, db
 ):
-    crew.driver["photo"] = "noface/noface_3.jpg"
+    crew.driver["photo"] = base64.b64encode((FACES / "noface" / "noface_3.jpg").read_bytes()).decode()
     report = register(crew)
     assert [f.flag.code.value for f in report.flags] == ["no_usable_photo"]
     gate.arrive(crew)

@@ -68,6 +68,10 @@ class FaceEvidence(FactsModel):
     liveness: bool | None = None
     problem: FaceProblem | None = None
     problem_message: str = ""
+    # Faces in the live capture; with more than one, the verified face clearly dominated the
+    # others (largest by a margin, central) and ``dominant`` is true.
+    faces: int = Field(default=1, ge=1)
+    dominant: bool = False
 
     @model_validator(mode="after")
     def _problem_or_distance(self) -> FaceEvidence:

@@ -84,6 +84,8 @@ def _check_face(
         "distance_to_enrolled": face.distance_to_enrolled,
         "liveness": face.liveness,
         "problem": None if face.problem is None else face.problem.value,
+        "faces": face.faces,
+        "dominant": face.dominant,
     }
     names = {"role_zh": ROLE_ZH[role], "role_en": role.value}
     if face.problem is not None:

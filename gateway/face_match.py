@@ -32,9 +32,12 @@ def _problem(exc: FaceError | FaceFailure, which: str) -> tuple[FaceProblem, str
 
 
 def analyze_card(id_photo: bytes, cfg: FaceSettings) -> CardResult:
-    """The ID-card photo's face, done as soon as the card is read (before the live face arrives)."""
+    """The ID-card photo's face, done as soon as the card is read (before the live face arrives).
+
+    A reference photo: the chip's 102x126 px JPEG is what it is, never refused for softness.
+    """
     try:
-        return analyze(id_photo, cfg)
+        return analyze(id_photo, cfg, kind="reference")
     except FaceError as exc:
         return FaceFailure(code=exc.code, message=exc.message)
 
@@ -50,7 +53,7 @@ def face_evidence(
     live_bytes = face.image if face.image is not None else face.frames[len(face.frames) // 2]
     t1 = time.perf_counter()
     try:
-        live = analyze(live_bytes, cfg)
+        live = analyze(live_bytes, cfg, kind="live")
     except FaceError as exc:
         problem, message = _problem(exc, "live face")
         return FaceEvidence(threshold=cfg.match_threshold, problem=problem, problem_message=message), timings
@@ -69,5 +72,7 @@ def face_evidence(
         distance_to_id_photo=round(distance(card.encoding, live.encoding), 4),
         distance_to_enrolled=round(distance(enrolled, live.encoding), 4) if enrolled else None,
         liveness=alive,
+        faces=live.faces,
+        dominant=live.dominant,
     )
     return evidence, timings

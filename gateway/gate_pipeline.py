@@ -11,7 +11,6 @@ import base64
 import binascii
 import json
 import logging
-import multiprocessing
 import queue
 import threading
 import time
@@ -38,7 +37,8 @@ from checks import (
     evaluate,
 )
 from gateway.face_match import CardResult, analyze_card, face_evidence
-from gateway.faces import FaceSettings, warm_up
+from gateway.face_pool import face_pool
+from gateway.faces import FaceSettings
 from gateway.gate_visit import ROLES, Lookups, Visit, build_facts, same_plate
 from gateway.validate import KnownDevice
 from registry import store
@@ -111,7 +111,7 @@ class GatePipeline:
         self.visits: dict[tuple[str, str], Visit] = {}
         self.listeners: list[Callable[[InspectionUpdate], None]] = []
         self.face_workers = face_workers
-        self._pool = _face_pool(face_workers)
+        self._pool_instance: ProcessPoolExecutor | None = None  # started in start()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hazgate-gate", daemon=True)
         self._conn: psycopg.Connection | None = None
@@ -120,16 +120,25 @@ class GatePipeline:
         self._pool_broken = False
 
     # -- lifecycle --------------------------------------------------------------------------
+    @property
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._pool_instance is None:
+            raise RuntimeError("the gate pipeline is not started")
+        return self._pool_instance
+
     def start(self) -> None:
-        # Workers are spawned on the first submit; do it now, so they load the models at
-        # start-up rather than on the first tanker of the day.
-        self._pool.submit(int)
+        # The workers start now, from this thread, and load the models at start-up rather
+        # than on the first tanker of the day (see gateway/face_pool.py).
+        self._pool_instance = face_pool(self.face_workers)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(10)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._pool_instance is not None:
+            # Waits for the workers to exit (a face in progress takes well under a second), so
+            # nothing of the gateway is left running once stop() returns.
+            self._pool_instance.shutdown(wait=True, cancel_futures=True)
         if self._conn is not None:
             self._conn.close()
 
@@ -147,7 +156,8 @@ class GatePipeline:
             if self._pool_broken:
                 # A face worker died (out of memory, a crash in dlib): start a fresh pool.
                 self._pool_broken = False
-                self._pool = _face_pool(self.face_workers)
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool_instance = face_pool(self.face_workers)
             try:
                 item = self.inbox.get(timeout=1.0)
             except queue.Empty:
@@ -371,14 +381,6 @@ class GatePipeline:
         for visit in list(self.visits.values()):
             if visit.updated_at and (now - visit.updated_at).total_seconds() > self.visit_timeout_s:
                 self._close(visit, "timeout")
-
-
-def _face_pool(workers: int) -> ProcessPoolExecutor:
-    """Face work in processes: dlib is not thread-safe (calls are serialised by a lock), so
-    threads would use one core; processes use them all. Spawned, not forked: the parent has
-    MQTT and database threads that a fork would copy in a broken state. Each worker loads the
-    dlib models once, at start (2-3 s), not on the first tanker of the day."""
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=warm_up)
 
 
 def vehicle_status(conn: psycopg.Connection, plate: str) -> VehicleStatusFacts:

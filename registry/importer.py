@@ -183,7 +183,7 @@ def enrol_photos(
         index = indices[person.id_number]
         try:
             data = load_photo(person.photo, base_dir)
-            photos[person.id_number] = EnrolledPhoto(data, analyze(data, faces).encoding)
+            photos[person.id_number] = EnrolledPhoto(data, analyze(data, faces, kind="reference").encoding)
         except FaceUnusableError as exc:
             flag = EnrolmentFlag(code=FlagCode.NO_USABLE_PHOTO, reason=exc.code, issue=exc.issue, message=exc.message)
             flags.append(

@@ -116,14 +116,14 @@ SCENARIOS: dict[str, tuple[Any, dict[str, Any], str, str]] = {
     "qualification_wrong_class": ("downgraded", {}, "personnel", "qualification_wrong_class"),
     "face_of_another_person": (
         None,
-        {"driver_live": "faces/kit_harington/kit_harington_2.jpg"},
+        {"driver_live": "london_012/london_012_2.jpg"},
         "personnel",
         "face_mismatch",
     ),
-    "no_face_in_the_camera": (None, {"driver_live": "no_face/dogs.jpg"}, "personnel", "face_not_found"),
+    "no_face_in_the_camera": (None, {"driver_live": "noface/noface_4.jpg"}, "personnel", "face_not_found"),
     "two_faces_in_the_camera": (
         None,
-        {"driver_live": "multi_face/obama_biden_2faces.jpg"},
+        {"driver_live": "multiface/multiface_2.jpg"},
         "personnel",
         "face_quality",
     ),
@@ -202,7 +202,7 @@ def test_a_tanker_with_one_thing_wrong_is_held_and_the_kiosk_says_why(name, gate
 
 def test_a_stranger_carrying_the_escorts_id_card_is_refused(gate, crew, register):
     register(crew)
-    gate.arrive(crew, escort_live="faces/scarlett_johansson/scarlett_johansson_1.jpg")
+    gate.arrive(crew, escort_live="london_030/london_030_2.jpg")
     decision = gate.kiosk.final_decision(crew.plate)
     assert decision["result"] == "fail"
     assert "face_mismatch" in reason_codes(decision, "personnel")

@@ -1,7 +1,8 @@
-"""``hazgate faces verify``: the face engine from the command line.
+"""``hazgate faces verify`` and ``calibrate``: the face engine from the command line.
 
     hazgate faces verify A.jpg B.jpg [--json]
     hazgate faces verify --pairs PAIRS.csv [--json]
+    hazgate faces calibrate [--photos DIR] [--seed N] [--json]
 
 stdout carries the contract's JSON, one object per line, whatever the flags: a pair gives
 ``{"match", "distance", "threshold"}`` (or ``{"error", "message"}`` and a non-zero exit), a
@@ -24,11 +25,11 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from gateway.faces.config import FaceSettings
 from gateway.faces.errors import FaceError
-from gateway.faces.models import FaceAnalysis, VerifyResult
+from gateway.faces.models import FaceAnalysis, PhotoKind, VerifyResult
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,30 @@ def _add_subcommands(parser: argparse.ArgumentParser) -> None:
     verify.add_argument("--threshold", type=float, help="match when distance <= this (default: faces.match_threshold)")
     verify.add_argument("--json", action="store_true", help="JSON only (stdout is JSON either way)")
     verify.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    verify.add_argument(
+        "--kinds",
+        default="reference,live",
+        help="what the two pictures are: reference (ID card, enrolment: no sharpness gate) or live "
+        "(default: reference,live)",
+    )
     verify.set_defaults(func=run_faces_cli)
+    calibrate = sub.add_parser(
+        "calibrate",
+        help="measure the engine on ordinary (degraded) copies of the shipped photos",
+        description="Makes ID-chip, enrolment, web, kiosk and CCTV copies of every photo, measures "
+        "them, replays the quality gates and compares every same-person and different-person pair. "
+        "One JSON object on stdout; progress on stderr. See docs/faces.md.",
+    )
+    calibrate.add_argument(
+        "--photos", type=Path, help="folder with one sub-folder per person (default: the shipped photos)"
+    )
+    calibrate.add_argument("--seed", type=int, default=1, help="seed of the degradations (default 1)")
+    calibrate.add_argument(
+        "--threshold", type=float, help="match when distance <= this (default: faces.match_threshold)"
+    )
+    calibrate.add_argument("--json", action="store_true", help="JSON only (stdout is JSON either way)")
+    calibrate.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    calibrate.set_defaults(func=run_calibrate_cli)
 
 
 # -- output ---------------------------------------------------------------------------------
@@ -98,6 +122,9 @@ def run_faces_cli(args: argparse.Namespace, face_settings: FaceSettings) -> int:
     cfg = face_settings
     if args.threshold is not None:
         cfg = FaceSettings.model_validate({**face_settings.model_dump(), "match_threshold": args.threshold})
+    if _kinds(args) is None:
+        _out(_error_json("usage", f"--kinds must be two of reference,live separated by a comma, not {args.kinds!r}"))
+        return EXIT_USAGE
     if args.pairs is not None:
         if args.images:
             _out(_error_json("usage", "give either two images or --pairs, not both"))
@@ -118,11 +145,48 @@ def main(argv: Sequence[str] | None = None, face_settings: FaceSettings | None =
     return code
 
 
+def run_calibrate_cli(args: argparse.Namespace, face_settings: FaceSettings) -> int:
+    """``hazgate faces calibrate``: the calibration report as one JSON object."""
+    from gateway.faces.calibrate import calibrate, stderr_progress
+    from hazgate.data import faces_dir
+
+    cfg = face_settings
+    if args.threshold is not None:
+        cfg = FaceSettings.model_validate({**face_settings.model_dump(), "match_threshold": args.threshold})
+    folder = args.photos or faces_dir()
+    if not folder.is_dir():
+        _out(_error_json("usage", f"no such folder: {folder}"))
+        return EXIT_USAGE
+    report = calibrate(folder, cfg, seed=args.seed, progress=None if args.quiet else stderr_progress)
+    if not (args.json or args.quiet):
+        sys.stderr.write(_human_calibration(report) + "\n")
+    _out(report)
+    return EXIT_OK
+
+
+def _human_calibration(report: Json) -> str:
+    lines = [f"{report['photos']} photos of {report['people']} people, {report['seconds']} s"]
+    for name, s in {**report["scenarios"], "ordinary (all of the above)": report["ordinary"]}.items():
+        g, i = s["genuine"]["distance"] or {}, s["impostor"]["distance"] or {}
+        lines.append(
+            f"  {name:34} accuracy {s['accuracy']:.4f}  false accepts {s['false_accepts']}  "
+            f"refusals {s['refusals']}  genuine max {g.get('max')}  impostor min {i.get('min')}"
+        )
+    return "\n".join(lines)
+
+
+def _kinds(args: argparse.Namespace) -> tuple[PhotoKind, PhotoKind] | None:
+    parts = tuple(part.strip() for part in str(getattr(args, "kinds", "reference,live")).split(","))
+    if len(parts) != 2 or not all(part in ("reference", "live") for part in parts):
+        return None
+    return (cast(PhotoKind, parts[0]), cast(PhotoKind, parts[1]))
+
+
 # -- single pair ----------------------------------------------------------------------------
 def _run_single(args: argparse.Namespace, path_a: Path, path_b: Path, cfg: FaceSettings) -> int:
-    analyses = _Analyses(cfg)
-    for path in (path_a, path_b):
-        outcome = analyses.get(path)
+    analyses = _Analyses(cfg, _kinds(args) or ("reference", "live"))
+    for position, path in enumerate((path_a, path_b)):
+        outcome = analyses.get(path, position)
         if isinstance(outcome, dict):
             _say(args, f"{path}: {outcome['message']}")
             _out({**outcome, "file": str(path)})
@@ -138,25 +202,33 @@ def _run_single(args: argparse.Namespace, path_a: Path, path_b: Path, cfg: FaceS
 def _compare(analyses: _Analyses, path_a: Path, path_b: Path, cfg: FaceSettings) -> VerifyResult:
     from gateway.faces.vision import compare
 
-    a, b = analyses.get(path_a), analyses.get(path_b)
+    a, b = analyses.get(path_a, 0), analyses.get(path_b, 1)
     assert isinstance(a, FaceAnalysis) and isinstance(b, FaceAnalysis)
     return compare(a, b, cfg)
 
 
 @dataclass
 class _Analyses:
-    """Each file read and encoded once, however many pairs it appears in."""
+    """Each file read and encoded once per kind, however many pairs it appears in.
+
+    The first file of a pair is analysed as ``kinds[0]``, the second as ``kinds[1]``.
+    """
 
     cfg: FaceSettings
-    done: dict[Path, FaceAnalysis | Json] = field(default_factory=dict)
+    kinds: tuple[PhotoKind, PhotoKind] = ("reference", "live")
+    done: dict[tuple[Path, PhotoKind], FaceAnalysis | Json] = field(default_factory=dict)
 
-    def get(self, path: Path) -> FaceAnalysis | Json:
-        key = path.resolve()
+    def get(self, path: Path, position: int = 0) -> FaceAnalysis | Json:
+        key = (path.resolve(), self.kinds[position])
         if key not in self.done:
-            self.done[key] = self._analyze(path)
+            self.done[key] = self._analyze(path, key[1])
         return self.done[key]
 
-    def _analyze(self, path: Path) -> FaceAnalysis | Json:
+    @property
+    def images(self) -> int:
+        return len({path for path, _kind in self.done})
+
+    def _analyze(self, path: Path, kind: PhotoKind) -> FaceAnalysis | Json:
         from gateway.faces.vision import analyze
 
         try:
@@ -164,7 +236,7 @@ class _Analyses:
         except OSError as exc:
             return _error_json("unreadable_file", f"cannot read {path}: {exc.strerror or exc}")
         try:
-            return analyze(data, self.cfg)
+            return analyze(data, self.cfg, kind)
         except FaceError as exc:
             return exc.to_dict()
 
@@ -217,8 +289,8 @@ def _pair_line(pair: _Pair, analyses: _Analyses, cfg: FaceSettings) -> tuple[Jso
     line: Json = {"file1": pair.label1, "file2": pair.label2}
     if pair.same is not None:
         line["same"] = pair.same
-    for path, label in ((pair.file1, pair.label1), (pair.file2, pair.label2)):
-        outcome = analyses.get(path)
+    for position, (path, label) in enumerate(((pair.file1, pair.label1), (pair.file2, pair.label2))):
+        outcome = analyses.get(path, position)
         if isinstance(outcome, dict):
             return {**line, **outcome, "file": label}, None
     result = _compare(analyses, pair.file1, pair.file2, cfg)
@@ -314,13 +386,13 @@ def _run_pairs(args: argparse.Namespace, csv_path: Path, cfg: FaceSettings) -> i
     except PairsFileError as exc:
         _out(_error_json("bad_pairs_file", str(exc)))
         return EXIT_USAGE
-    analyses = _Analyses(cfg)
+    analyses = _Analyses(cfg, _kinds(args) or ("reference", "live"))
     tally = _Tally()
     for pair in _progress(args, pairs):
         line, result = _pair_line(pair, analyses, cfg)
         tally.add(pair, result)
         _out(line)
-    summary = tally.summary(cfg, len(analyses.done), time.monotonic() - started)
+    summary = tally.summary(cfg, analyses.images, time.monotonic() - started)
     _say(args, _human_summary(summary))
     _out(summary)
     return EXIT_REFUSED if tally.errors or tally.incorrect else EXIT_OK

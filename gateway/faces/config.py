@@ -87,9 +87,17 @@ class FaceSettings(BaseModel):
     # person without saying why. 60 px keeps a 320x240 crop (104 px face) usable, and a
     # head-and-shoulders photo the size of an ID-card chip image (102x126 px) measures 72 px.
     min_face_px: int = Field(default=60, ge=20)
-    # Variance of the Laplacian of the face, rescaled to 128x128 grey. Sharp test photos
-    # measure 79-1544 (79: a video still); a Gaussian blur of sigma 8 gives 2-17.
+    # Variance of the Laplacian of the face, rescaled to 128x128 grey. Live captures only:
+    # reference photos (ID-card chip, enrolment) are never refused for softness.
     min_sharpness: float = Field(default=30.0, ge=0)
+    # HOG detection score under which a detection does not count as a face while a stronger
+    # one exists.
+    min_face_score: float = Field(default=0.5, ge=0)
+    # Several faces: the largest is verified when it is at least this many times the size of
+    # every other face and its centre is at most dominant_max_offset from the picture's centre
+    # (0 centred, 1 on the edge); otherwise the picture is ambiguous (multiple_faces).
+    dominant_face_ratio: float = Field(default=1.4, ge=1)
+    dominant_max_offset: float = Field(default=0.6, gt=0, le=1)
     # Mean grey level of the face box, 0-255. Test photos measure 95-187 across skin tones
     # and lighting; the bounds only catch a face lost in the dark or burnt out by a flash.
     min_brightness: float = Field(default=40.0, ge=0, le=255)

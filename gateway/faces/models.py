@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
 
 Point = tuple[float, float]
+# What a picture is for. A "reference" photo (ID-card chip, registry enrolment photo) is what it
+# is: it cannot be taken again, so softness alone never refuses it. A "live" capture (kiosk,
+# face camera, CCTV still) can be retaken, so the sharpness gate applies to it.
+PhotoKind = Literal["reference", "live"]
 
 
 class _Frozen(BaseModel):
@@ -33,8 +39,28 @@ class FaceBox(_Frozen):
         return max(self.width, self.height)
 
 
+class Detection(_Frozen):
+    """A face the HOG detector found: its box and dlib's detection score (higher: more face-like)."""
+
+    box: FaceBox
+    score: float
+
+
+class FaceChoice(_Frozen):
+    """The face an image is judged by, and how it was chosen among the faces found."""
+
+    box: FaceBox
+    score: float
+    # Faces counted in the picture (detections too faint to be a face are not counted).
+    faces: int
+    # True when there were several faces and this one clearly dominated (see select_face).
+    dominant: bool = False
+    # Size of this face over the next largest counted face (0 when it is alone).
+    size_ratio: float = 0.0
+
+
 class FaceAnalysis(_Frozen):
-    """The one usable face of an image, with the measurements that admitted it."""
+    """The usable face of an image, with the measurements that admitted it."""
 
     image_width: int
     image_height: int
@@ -48,6 +74,12 @@ class FaceAnalysis(_Frozen):
     # The 128-d face_recognition encoding.
     encoding: tuple[float, ...]
     elapsed_ms: float
+    # What the picture was analysed as (which quality gates applied).
+    kind: PhotoKind = "live"
+    # Faces counted in the picture; with more than one, ``dominant`` says this one was chosen
+    # because it clearly dominated (largest by a margin, reasonably central).
+    faces: int = 1
+    dominant: bool = False
 
 
 class VerifyResult(_Frozen):
@@ -83,3 +115,43 @@ class LivenessResult(_Frozen):
     message: str | None = None
     # Eye aspect ratio per tracked frame, for the record and for tuning.
     ears: tuple[float, ...] = ()
+
+
+class FaceMeasurement(_Frozen):
+    """Everything :func:`vision.measure` sees in a picture, before any gate decides.
+
+    ``hazgate faces calibrate`` records these once per picture and replays the gates of
+    :mod:`gateway.faces.quality` on them. ``box`` and ``encoding`` are those of the largest
+    counted face (None and empty when no face was found).
+    """
+
+    image_width: int
+    image_height: int
+    detections: tuple[Detection, ...]
+    upsample: int
+    box: FaceBox | None = None
+    sharpness: float = 0.0
+    brightness: float = 0.0
+    encoding: tuple[float, ...] = ()
+
+
+class Degradation(_Frozen):
+    """How to turn a good photo into an ordinary one (see :func:`vision.degrade`).
+
+    The face of the source photo is framed into an ``out_width`` x ``out_height`` picture at
+    ``face_px`` (grey where the source ends), optionally with a second, smaller face pasted
+    behind it first, then blurred and JPEG-compressed.
+    """
+
+    out_width: int
+    out_height: int
+    face_px: float
+    # The frame's centre sits this fraction of its height below the face's centre
+    # (positive: more room under the face, as in an ID photo showing the shoulders).
+    face_dy: float = 0.0
+    blur_sigma: float = 0.0
+    jpeg_quality: int = 90
+    # A second face (the guest photo's) pasted beside and above the first, this many times its
+    # size, on this side.
+    guest_scale: float | None = None
+    guest_side: Literal["left", "right"] = "left"

@@ -27,7 +27,18 @@ from typing import TYPE_CHECKING, Any
 from gateway.faces.config import FaceSettings
 from gateway.faces.errors import FaceUnusableError, ImageInputError
 from gateway.faces.imageheader import read_header
-from gateway.faces.models import FaceAnalysis, FaceBox, FrameFace, Point, VerifyResult
+from gateway.faces.models import (
+    Degradation,
+    Detection,
+    FaceAnalysis,
+    FaceBox,
+    FaceMeasurement,
+    FrameFace,
+    PhotoKind,
+    Point,
+    VerifyResult,
+)
+from gateway.faces.quality import check_quality, counted_faces, select_face
 
 if TYPE_CHECKING:
     from cv2.typing import MatLike
@@ -152,19 +163,21 @@ def _css(box: FaceBox) -> tuple[int, int, int, int]:
     return (box.top, box.right, box.bottom, box.left)
 
 
-def detect_faces(rgb: Image, cfg: FaceSettings) -> tuple[list[FaceBox], int]:
-    """Every face the HOG detector finds, in full-image pixels, and the upsampling used."""
-    import face_recognition
+def detect_faces(rgb: Image, cfg: FaceSettings) -> tuple[list[Detection], int]:
+    """Every face the HOG detector finds, in full-image pixels with its score, and the upsampling used."""
+    from face_recognition.api import face_detector
 
     small, scale = _scaled(rgb, cfg.detect_max_side_px)
-    found: list[Any] = []
+    found: list[tuple[tuple[int, int, int, int], float]] = []
     upsample = 0
     for upsample in _upsample_levels(cfg):
+        # face_recognition.face_locations without the scores: run() also says how face-like.
         with _DLIB_LOCK:
-            found = face_recognition.face_locations(small, number_of_times_to_upsample=upsample, model="hog")
+            rects, scores, _kinds = face_detector.run(small, upsample, 0.0)
+        found = [((r.top(), r.right(), r.bottom(), r.left()), float(sc)) for r, sc in zip(rects, scores, strict=True)]
         if found:
             break
-    return [_to_box(css, scale, (0, 0), rgb.shape) for css in found], upsample
+    return [Detection(box=_to_box(css, scale, (0, 0), rgb.shape), score=round(sc, 3)) for css, sc in found], upsample
 
 
 # -- quality --------------------------------------------------------------------------------
@@ -181,65 +194,6 @@ def measure_face(rgb: Image, box: FaceBox) -> tuple[float, float]:
     return sharpness, float(grey.mean())
 
 
-def _the_one_face(boxes: list[FaceBox], upsample: int) -> FaceBox:
-    if not boxes:
-        raise FaceUnusableError(
-            "face_not_found",
-            "no face found in the picture",
-            hint="look straight at the camera, uncovered (no mask, hat brim or hand), and come closer",
-            evidence={"upsample": upsample},
-        )
-    if len(boxes) > 1:
-        raise FaceUnusableError(
-            "face_quality",
-            f"multiple faces: {len(boxes)} in the picture, exactly one is needed",
-            hint="only the person being checked should be in front of the camera",
-            issue="multiple_faces",
-            evidence={"faces": len(boxes)},
-        )
-    return boxes[0]
-
-
-def check_quality(box: FaceBox, sharpness: float, brightness: float, cfg: FaceSettings) -> None:
-    """Refuse a face too small, too dark/bright or too blurry to compare reliably.
-
-    Brightness is judged before sharpness: a dark face also has little contrast, and
-    "too dark" is the advice that fixes it.
-    """
-    if box.size < cfg.min_face_px:
-        raise FaceUnusableError(
-            "face_quality",
-            f"face too small: {box.size} px, at least {cfg.min_face_px} px needed",
-            hint="come closer to the camera, or use a higher-resolution photo",
-            issue="too_small",
-            evidence={"face_px": box.size, "min_face_px": cfg.min_face_px},
-        )
-    if brightness < cfg.min_brightness:
-        raise FaceUnusableError(
-            "face_quality",
-            f"face too dark: brightness {brightness:.0f}, at least {cfg.min_brightness:.0f} needed",
-            hint="turn on the gate light or face the light source",
-            issue="too_dark",
-            evidence={"brightness": round(brightness, 1), "min_brightness": cfg.min_brightness},
-        )
-    if brightness > cfg.max_brightness:
-        raise FaceUnusableError(
-            "face_quality",
-            f"face too bright: brightness {brightness:.0f}, at most {cfg.max_brightness:.0f} allowed",
-            hint="avoid direct sunlight or flash on the face; check the camera's exposure",
-            issue="too_bright",
-            evidence={"brightness": round(brightness, 1), "max_brightness": cfg.max_brightness},
-        )
-    if sharpness < cfg.min_sharpness:
-        raise FaceUnusableError(
-            "face_quality",
-            f"face too blurry: sharpness {sharpness:.0f}, at least {cfg.min_sharpness:.0f} needed",
-            hint="hold still for a moment and check that the camera lens is clean and focused",
-            issue="too_blurry",
-            evidence={"sharpness": round(sharpness, 1), "min_sharpness": cfg.min_sharpness},
-        )
-
-
 # -- encoding and comparison ----------------------------------------------------------------
 def encode_face(rgb: Image, box: FaceBox, cfg: FaceSettings) -> tuple[float, ...]:
     """The 128-d encoding of the face in ``box`` (68-point alignment, ResNet)."""
@@ -252,28 +206,70 @@ def encode_face(rgb: Image, box: FaceBox, cfg: FaceSettings) -> tuple[float, ...
     return tuple(float(v) for v in encodings[0])
 
 
-def analyze(data: bytes, cfg: FaceSettings) -> FaceAnalysis:
-    """The single usable face of an image, encoded. Raises :class:`FaceError` subclasses."""
+def analyze(data: bytes, cfg: FaceSettings, kind: PhotoKind = "live") -> FaceAnalysis:
+    """The face an image is judged by, encoded. Raises :class:`FaceError` subclasses.
+
+    ``kind="reference"`` for an ID-card chip or enrolment photo (never refused for softness),
+    ``"live"`` for a capture that can be retaken (kiosk, face camera, CCTV still).
+    """
     started = time.perf_counter()
     rgb = decode_rgb(data, cfg)
-    boxes, upsample = detect_faces(rgb, cfg)
-    box = _the_one_face(boxes, upsample)
+    height, width = rgb.shape[:2]
+    detections, upsample = detect_faces(rgb, cfg)
+    choice = select_face(detections, width, height, upsample, cfg)
+    box = choice.box
     sharpness, brightness = measure_face(rgb, box)
-    check_quality(box, sharpness, brightness, cfg)
+    check_quality(box, sharpness, brightness, kind, cfg)
     encoding = encode_face(rgb, box, cfg)
     elapsed_ms = (time.perf_counter() - started) * 1000
     logger.debug(
-        "face %dpx in %dx%d image, upsample %d, %.0f ms", box.size, rgb.shape[1], rgb.shape[0], upsample, elapsed_ms
+        "%s face %dpx (%d faces) in %dx%d image, upsample %d, %.0f ms",
+        kind,
+        box.size,
+        choice.faces,
+        width,
+        height,
+        upsample,
+        elapsed_ms,
     )
     return FaceAnalysis(
-        image_width=int(rgb.shape[1]),
-        image_height=int(rgb.shape[0]),
+        image_width=int(width),
+        image_height=int(height),
         box=box,
         sharpness=round(sharpness, 2),
         brightness=round(brightness, 2),
         upsample=upsample,
         encoding=encoding,
         elapsed_ms=round(elapsed_ms, 1),
+        kind=kind,
+        faces=choice.faces,
+        dominant=choice.dominant,
+    )
+
+
+def measure(data: bytes, cfg: FaceSettings) -> FaceMeasurement:
+    """What :func:`analyze` measures, with no gate applied (for calibration).
+
+    The largest counted face is measured and encoded whatever its size, light or sharpness,
+    and however many other faces there are. Bad bytes still raise :class:`ImageInputError`.
+    """
+    rgb = decode_rgb(data, cfg)
+    height, width = rgb.shape[:2]
+    detections, upsample = detect_faces(rgb, cfg)
+    faces = counted_faces(detections, cfg)
+    if not faces:
+        return FaceMeasurement(image_width=width, image_height=height, detections=tuple(detections), upsample=upsample)
+    box = faces[0].box
+    sharpness, brightness = measure_face(rgb, box)
+    return FaceMeasurement(
+        image_width=width,
+        image_height=height,
+        detections=tuple(detections),
+        upsample=upsample,
+        box=box,
+        sharpness=round(sharpness, 2),
+        brightness=round(brightness, 2),
+        encoding=encode_face(rgb, box, cfg),
     )
 
 
@@ -292,9 +288,15 @@ def compare(a: FaceAnalysis | Sequence[float], b: FaceAnalysis | Sequence[float]
     return VerifyResult(match=dist <= cfg.match_threshold, distance=dist, threshold=cfg.match_threshold)
 
 
-def verify(data_a: bytes, data_b: bytes, cfg: FaceSettings) -> VerifyResult:
-    """Are the faces in two images the same person? Errors of either image propagate."""
-    return compare(analyze(data_a, cfg), analyze(data_b, cfg), cfg)
+def verify(
+    data_a: bytes, data_b: bytes, cfg: FaceSettings, kinds: tuple[PhotoKind, PhotoKind] = ("reference", "live")
+) -> VerifyResult:
+    """Are the faces in two images the same person? Errors of either image propagate.
+
+    By default the first image is the reference (ID card or enrolment photo) and the second
+    the live capture.
+    """
+    return compare(analyze(data_a, cfg, kinds[0]), analyze(data_b, cfg, kinds[1]), cfg)
 
 
 # -- tracking for liveness ------------------------------------------------------------------
@@ -383,6 +385,17 @@ def _follow(rgb: Image, last: FrameFace) -> FrameFace:
     return face
 
 
+def _first_face(rgb: Image, cfg: FaceSettings) -> FrameFace | None:
+    """The face to follow, chosen as :func:`analyze` chooses it (None: none, or ambiguous)."""
+    height, width = rgb.shape[:2]
+    detections, upsample = detect_faces(rgb, cfg)
+    try:
+        choice = select_face(detections, width, height, upsample, cfg)
+    except FaceUnusableError:
+        return None
+    return frame_face(rgb, choice.box)
+
+
 def track_faces(frames: Sequence[bytes], cfg: FaceSettings) -> list[FrameFace | None]:
     """The face in each frame of a burst (None where there was not exactly one).
 
@@ -398,8 +411,105 @@ def track_faces(frames: Sequence[bytes], cfg: FaceSettings) -> list[FrameFace | 
         if last is not None and near is not None:
             face: FrameFace | None = _follow(rgb, last)
         else:
-            boxes, _ = detect_faces(rgb, cfg)
-            face = frame_face(rgb, boxes[0]) if len(boxes) == 1 else None
+            face = _first_face(rgb, cfg)
         tracked.append(face)
         last = face or last
     return tracked
+
+
+# -- degraded copies for calibration and tests ----------------------------------------------
+# Grey where a framed picture reaches past its source (a plain wall behind the driver).
+FRAME_GREY = 110
+# A pasted second face brings this much of its photo around it (in face sizes), faded out at the edge.
+GUEST_CROP_FACES = 1.7
+
+
+def encode_jpeg(rgb: Image, quality: int) -> bytes:
+    """An RGB image as JPEG bytes at this quality (OpenCV's encoder, 4:2:0 as most cameras)."""
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ImageInputError("not_an_image", "the degraded copy could not be encoded as JPEG")
+    return bytes(buf.tobytes())
+
+
+def _paste_guest(
+    out: Image, host: tuple[float, float, float], guest_rgb: Image, guest: FaceBox, spec: Degradation
+) -> Image:
+    """A second face, ``spec.guest_scale`` times the host's, beside and a little above it (further back).
+
+    ``host`` is the first face's centre and size in ``out``; the guest's face is cut from its
+    photo with some of its surroundings and faded out at the edge, as a person standing behind.
+    """
+    import cv2
+    import numpy as np
+
+    assert spec.guest_scale is not None
+    hcx, hcy, hsize = host
+    target_px = hsize * spec.guest_scale
+    k = target_px / guest.size
+    gcx, gcy = (guest.left + guest.right) / 2, (guest.top + guest.bottom) / 2
+    crop = GUEST_CROP_FACES * guest.size
+    side = max(8, round(crop * k))
+    patch = cv2.resize(
+        _window(guest_rgb, gcx, gcy, crop, crop),
+        (side, side),
+        interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR,
+    )
+    mask = np.zeros((side, side), np.float32)
+    cv2.ellipse(mask, (side // 2, side // 2), (int(side * 0.4), int(side * 0.47)), 0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, side * 0.04))[..., None]
+    step = hsize / 2 + target_px * 0.75
+    cx = hcx - step if spec.guest_side == "left" else hcx + step
+    cy = hcy - hsize * 0.2
+    height, width = out.shape[:2]
+    x0, y0 = round(cx - side / 2), round(cy - side / 2)
+    ax0, ay0, ax1, ay1 = max(0, x0), max(0, y0), min(width, x0 + side), min(height, y0 + side)
+    if ax1 <= ax0 or ay1 <= ay0:
+        return out
+    blended = out.astype(np.float32)
+    sub_patch = patch[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0].astype(np.float32)
+    sub_mask = mask[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0]
+    blended[ay0:ay1, ax0:ax1] = blended[ay0:ay1, ax0:ax1] * (1 - sub_mask) + sub_patch * sub_mask
+    return np.ascontiguousarray(blended.clip(0, 255).astype(np.uint8))
+
+
+def _window(rgb: Image, cx: float, cy: float, width: float, height: float) -> Image:
+    """The source pixels of a width x height window centred on (cx, cy); grey beyond the source."""
+    import numpy as np
+
+    w, h = max(1, round(width)), max(1, round(height))
+    x0, y0 = round(cx - w / 2), round(cy - h / 2)
+    out = np.full((h, w, 3), FRAME_GREY, np.uint8)
+    src_h, src_w = rgb.shape[:2]
+    ax0, ay0, ax1, ay1 = max(0, x0), max(0, y0), min(src_w, x0 + w), min(src_h, y0 + h)
+    if ax1 > ax0 and ay1 > ay0:
+        out[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0] = rgb[ay0:ay1, ax0:ax1]
+    return out
+
+
+def degrade(
+    data: bytes,
+    face: FaceBox,
+    spec: Degradation,
+    cfg: FaceSettings,
+    guest: tuple[bytes, FaceBox] | None = None,
+) -> bytes:
+    """An ordinary-quality copy of a photo whose face is ``face`` (see :class:`Degradation`)."""
+    import cv2
+
+    rgb = decode_rgb(data, cfg)
+    k = spec.face_px / face.size  # output pixels per source pixel
+    cx = (face.left + face.right) / 2
+    cy = (face.top + face.bottom) / 2 + spec.face_dy * spec.out_height / k
+    window = _window(rgb, cx, cy, spec.out_width / k, spec.out_height / k)
+    out = cv2.resize(
+        window, (spec.out_width, spec.out_height), interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
+    )
+    if spec.guest_scale is not None and guest is not None:
+        host = (spec.out_width / 2, spec.out_height / 2 - spec.face_dy * spec.out_height, spec.face_px)
+        out = _paste_guest(out, host, decode_rgb(guest[0], cfg), guest[1], spec)
+    if spec.blur_sigma > 0:
+        out = cv2.GaussianBlur(out, (0, 0), spec.blur_sigma)
+    return encode_jpeg(out, spec.jpeg_quality)

@@ -26,7 +26,7 @@ def _sources() -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-SOURCES = {row["file"]: row for row in _sources()}
+SOURCES = {row["shipped_as"]: row for row in _sources()}
 SINGLE = sorted(f for f, row in SOURCES.items() if row["kind"] == "face_single")
 NO_FACE = sorted(f for f, row in SOURCES.items() if row["kind"] == "no_face")
 PEOPLE: dict[str, list[str]] = {}

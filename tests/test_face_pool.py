@@ -72,7 +72,7 @@ def all_gone(pids: set[int]) -> bool:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; Linux only")
 def test_face_workers_and_the_resource_tracker_end_when_their_owner_is_killed() -> None:
     owner = subprocess.Popen(
-        [sys.executable, "-c", POOL_OWNER], cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ}
+        [sys.executable, "-c", POOL_OWNER], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
     try:
         assert owner.stdout is not None
@@ -87,6 +87,8 @@ def test_face_workers_and_the_resource_tracker_end_when_their_owner_is_killed() 
         if owner.poll() is None:
             owner.kill()
             owner.wait(10)
+        if owner.stdout is not None:
+            owner.stdout.close()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; Linux only")

@@ -28,7 +28,10 @@ from typing import Any
 from gateway.faces.calibration_stats import (
     PairOutcome,
     blur_ladder,
+    extremes,
+    outcome,
     second_face_table,
+    sharpness_table,
     summarise_images,
     summarise_pairs,
     threshold_sweep,
@@ -211,7 +214,7 @@ def load_photos(folder: Path) -> list[Photo]:
     sources = folder / "SOURCES.csv"
     if sources.is_file():
         with sources.open(newline="", encoding="utf-8") as f:
-            kinds = {row["file"]: row.get("kind", "") for row in csv.DictReader(f)}
+            kinds = {row.get("shipped_as") or row["file"]: row.get("kind", "") for row in csv.DictReader(f)}
     photos = []
     for path in sorted(folder.glob("*/*")):
         rel = path.relative_to(folder).as_posix()
@@ -293,13 +296,13 @@ def pair_outcomes(
     measured: Measured, photos: list[Photo], ref: str, live: str, cfg: FaceSettings
 ) -> tuple[list[PairOutcome], list[PairOutcome]]:
     """Every genuine and impostor pair of a scenario, with the gates of ``cfg`` applied."""
-    from gateway.faces.calibration_stats import outcome
-
     genuine, impostor = _pairs(photos, ordered=ref != live)
     kinds = (measured.recipes[ref].kind, measured.recipes[live].kind)
 
     def run(pairs: list[tuple[Photo, Photo]]) -> list[PairOutcome]:
-        return [outcome(measured.get(ref, a.rel), measured.get(live, b.rel), kinds, cfg) for a, b in pairs]
+        return [
+            outcome(measured.get(ref, a.rel), measured.get(live, b.rel), kinds, cfg, (a.rel, b.rel)) for a, b in pairs
+        ]
 
     return run(genuine), run(impostor)
 
@@ -321,11 +324,10 @@ def calibrate(folder: Path, cfg: FaceSettings, *, seed: int = 1, progress: Progr
         scenarios[f"{ref}~{live}"] = summarise_pairs(genuine, impostor, cfg.match_threshold)
         ordinary_g += genuine
         ordinary_i += impostor
+    no_gate = cfg.model_copy(update={"min_sharpness": 0})
+    ungated = [g for ref, live in SCENARIOS for g in pair_outcomes(measured, photos, ref, live, no_gate)[0]]
     blur_pairs = {
-        sigma: pair_outcomes(
-            measured, photos, "original", f"blur_{sigma:g}", cfg.model_copy(update={"min_sharpness": 0})
-        )
-        for sigma in BLUR_SIGMAS
+        sigma: pair_outcomes(measured, photos, "original", f"blur_{sigma:g}", no_gate) for sigma in BLUR_SIGMAS
     }
     return {
         "photos": len(photos),
@@ -348,8 +350,13 @@ def calibrate(folder: Path, cfg: FaceSettings, *, seed: int = 1, progress: Progr
         },
         "scenarios": scenarios,
         "ordinary": summarise_pairs(ordinary_g, ordinary_i, cfg.match_threshold),
+        "closest_strangers": extremes(ordinary_i, 5, closest=True),
+        "farthest_genuine": extremes(ordinary_g, 5, closest=False),
         "threshold_sweep": threshold_sweep(ordinary_g, ordinary_i),
         "blur_ladder": blur_ladder(blur_pairs, measured, [p.rel for p in photos], cfg),
+        "sharpness_gate": sharpness_table(
+            [*ungated, *(g for genuine, _ in blur_pairs.values() for g in genuine)], cfg.match_threshold
+        ),
         "second_face": second_face_table(measured, GUEST_SCALES, [p.rel for p in photos], cfg),
         "seconds": round(time.monotonic() - started, 1),
     }

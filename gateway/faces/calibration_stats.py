@@ -8,6 +8,7 @@ not drown the few genuine ones.
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections import Counter
@@ -25,13 +26,15 @@ if TYPE_CHECKING:
 
 Json = dict[str, Any]
 # Thresholds tried in the sweep.
-SWEEP = tuple(round(0.40 + 0.01 * i, 2) for i in range(31))
+SWEEP = tuple(round(0.40 + 0.005 * i, 3) for i in range(41))
 
 
 @dataclass(frozen=True)
 class PairOutcome:
     distance: float | None  # None: refused
     refused: str | None = None  # the first refusal's reason (code or quality issue)
+    pair: tuple[str, str] = ("", "")  # the two photos (reference, live)
+    live_sharpness: float | None = None
 
 
 def judge(m: FaceMeasurement | str, kind: PhotoKind, cfg: FaceSettings) -> FaceChoice | str:
@@ -47,14 +50,57 @@ def judge(m: FaceMeasurement | str, kind: PhotoKind, cfg: FaceSettings) -> FaceC
 
 
 def outcome(
-    ref: FaceMeasurement | str, live: FaceMeasurement | str, kinds: tuple[PhotoKind, PhotoKind], cfg: FaceSettings
+    ref: FaceMeasurement | str,
+    live: FaceMeasurement | str,
+    kinds: tuple[PhotoKind, PhotoKind],
+    cfg: FaceSettings,
+    pair: tuple[str, str] = ("", ""),
 ) -> PairOutcome:
     for m, kind in ((ref, kinds[0]), (live, kinds[1])):
         verdict = judge(m, kind, cfg)
         if isinstance(verdict, str):
-            return PairOutcome(None, verdict)
+            return PairOutcome(None, verdict, pair)
     assert isinstance(ref, FaceMeasurement) and isinstance(live, FaceMeasurement)
-    return PairOutcome(math.dist(ref.encoding, live.encoding))
+    return PairOutcome(math.dist(ref.encoding, live.encoding), None, pair, live.sharpness)
+
+
+# Bins of live sharpness for the table that decides the sharpness gate.
+SHARPNESS_BINS = (0.0, 5.0, 8.0, 12.0, 20.0, 30.0, math.inf)
+
+
+def sharpness_table(genuine: Sequence[PairOutcome], threshold: float) -> list[Json]:
+    """Same-person pairs by the live face's sharpness: how often they fail at the threshold.
+
+    A gate is worth having below the sharpness where most pairs fail anyway: there, asking the
+    driver to hold still costs nothing and says what is wrong.
+    """
+    rows = []
+    for low, high in itertools.pairwise(SHARPNESS_BINS):
+        ds = [o.distance for o in genuine if o.distance is not None and low <= (o.live_sharpness or 0) < high]
+        failed = sum(d > threshold for d in ds)
+        rows.append(
+            {
+                "sharpness": f"{low:g}-{high:g}",
+                "pairs": len(ds),
+                "failed": failed,
+                "fail_rate": round(failed / len(ds), 3) if ds else None,
+            }
+        )
+    return rows
+
+
+def extremes(outcomes: Sequence[PairOutcome], count: int, closest: bool) -> list[Json]:
+    """The ``count`` closest pairs of people (impostors) or farthest pairs of photos (genuine)."""
+    seen: dict[tuple[str, ...], float] = {}
+    for o in outcomes:
+        if o.distance is None:
+            continue
+        key = tuple(sorted(p.split("/")[0] for p in o.pair) if closest else sorted(o.pair))
+        best = seen.get(key)
+        if best is None or (o.distance < best if closest else o.distance > best):
+            seen[key] = o.distance
+    ranked = sorted(seen.items(), key=lambda kv: kv[1], reverse=not closest)[:count]
+    return [{"pair": list(k), "distance": round(d, 4)} for k, d in ranked]
 
 
 def quantiles(values: Sequence[float], digits: int = 4) -> Json | None:

@@ -1,9 +1,10 @@
 """Tunables of the face engine. Nested into the root settings as ``settings.faces``.
 
-Every default below was chosen from measurements on the photos in ``../shared/faces`` with
-face_recognition 1.3 / dlib 20 (HOG detector, 68-point landmarks, ResNet encoder); the
-comment next to each says what was measured. See docs/faces.md for the numbers.
-Environment example: ``HAZGATE_FACES__MATCH_THRESHOLD=0.5``.
+Every default below was chosen from measurements with face_recognition 1.3 / dlib 20 (HOG
+detector, 68-point landmarks, ResNet encoder); the gates and the threshold with
+``hazgate faces calibrate`` on ordinary copies of the shipped photos. The comment next to each
+says what was measured; docs/faces.md has the tables.
+Environment example: ``HAZGATE_FACES__MATCH_THRESHOLD=0.42``.
 """
 
 from __future__ import annotations
@@ -57,11 +58,14 @@ class FaceSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    # Same person when the encoding distance is <= this. On pairs.csv genuine pairs measure
-    # 0.26-0.52 and impostors 0.66-1.12; face_recognition's default is 0.6. 0.55 keeps a
-    # margin of 0.11 below the closest stranger: we would rather send a true driver to an
-    # officer than open the barrier for someone else.
-    match_threshold: float = Field(default=0.55, gt=0, lt=2)
+    # Same person when the encoding distance is <= this. Chosen by `hazgate faces calibrate`
+    # (docs/faces.md): on ordinary copies of the shipped photos (ID chips, soft scans, web,
+    # kiosk and CCTV stills) genuine pairs measure 0.12-0.48 and strangers 0.45-1.09; the only
+    # strangers under 0.54 are two young men of the London set (0.449-0.53), a known weakness
+    # of dlib's encoder for some groups. 0.44 is the largest 0.01 step with no false accept;
+    # genuine pairs between 0.44 and 0.49 go to an officer (checks' face_review_margin)
+    # rather than being refused. face_recognition's default, 0.6, accepted 89 strangers there.
+    match_threshold: float = Field(default=0.44, gt=0, lt=2)
 
     # Refused before decoding. Gate frames are 100-400 KiB (MQTT payloads are capped at
     # 256 KiB by default); 8 MiB still admits a phone or scanner photo for the registry.
@@ -87,15 +91,23 @@ class FaceSettings(BaseModel):
     # person without saying why. 60 px keeps a 320x240 crop (104 px face) usable, and a
     # head-and-shoulders photo the size of an ID-card chip image (102x126 px) measures 72 px.
     min_face_px: int = Field(default=60, ge=20)
-    # Variance of the Laplacian of the face, rescaled to 128x128 grey. Live captures only:
-    # reference photos (ID-card chip, enrolment) are never refused for softness.
-    min_sharpness: float = Field(default=30.0, ge=0)
+    # Variance of the Laplacian of the face, rescaled to 128x128 grey: live captures only;
+    # reference photos (ID-card chip, enrolment) are never refused for softness. Ordinary
+    # pictures measured 7-1600 (CCTV stills 7-51, web copies 7-250); same-person pairs failed
+    # 96 % of the time when the live face measured under 5 and 4 % above 12 (calibrate's blur
+    # ladder), so under 5 the driver is asked to hold still rather than be failed. A gate at
+    # 30, as before, refused 41 of 49 CCTV stills that matched fine.
+    min_sharpness: float = Field(default=5.0, ge=0)
     # HOG detection score under which a detection does not count as a face while a stronger
-    # one exists.
+    # one at least as big exists: faces scored 0.7-3.1 in ordinary pictures (0.02 in the
+    # softest ID chips, kept when alone), the round mission patch on a spacesuit 0.1.
     min_face_score: float = Field(default=0.5, ge=0)
     # Several faces: the largest is verified when it is at least this many times the size of
     # every other face and its centre is at most dominant_max_offset from the picture's centre
-    # (0 centred, 1 on the edge); otherwise the picture is ambiguous (multiple_faces).
+    # (0 centred, 1 on the edge); otherwise the picture is ambiguous (multiple_faces). HOG
+    # sizes come in steps of 1.2, so 1.4 means two steps: a face pasted behind at 0.5-0.6 times
+    # the driver's size was always judged dominant (98 of 98), one of the same size 2 times
+    # in 49 (calibrate's second_face table).
     dominant_face_ratio: float = Field(default=1.4, ge=1)
     dominant_max_offset: float = Field(default=0.6, gt=0, le=1)
     # Mean grey level of the face box, 0-255. Test photos measure 95-187 across skin tones

@@ -104,9 +104,9 @@ def with_someone_behind(rel: str, other: str, scale: float, face_px: float = 200
     out = frame(bgr(rel), rel, 1280, 720, face_px).astype(np.float32)
     side = round(face_px * scale * 1.7)
     patch = cv2.resize(frame(bgr(other), other, 340, 340, 200), (side, side), interpolation=cv2.INTER_AREA)
-    mask = np.zeros((side, side), np.float32)
-    cv2.ellipse(mask, (side // 2, side // 2), (int(side * 0.4), int(side * 0.47)), 0, 0, 360, 1.0, -1)
-    mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, side * 0.04))[..., None]
+    ellipse = np.zeros((side, side), np.float32)
+    cv2.ellipse(ellipse, (side // 2, side // 2), (int(side * 0.4), int(side * 0.47)), 0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(ellipse, (0, 0), max(1.0, side * 0.04))[..., None]
     cx = 640 - (face_px / 2 + face_px * scale * 0.75)
     cy = 360 - face_px * 0.2
     x0, y0 = round(cx - side / 2), round(cy - side / 2)

@@ -48,12 +48,12 @@ from gateway.faces.models import Detection, FaceBox, FrameFace
 from gateway.faces.quality import select_face
 from tests.photos import (
     FACES,
-    frame,
     NO_FACE,
     PEOPLE,
     SINGLE,
     SOURCES,
     bgr,
+    frame,
     id_chip,
     jpeg,
     kiosk_frame,

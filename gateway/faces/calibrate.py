@@ -15,6 +15,7 @@ them. The pixel work is in :mod:`gateway.faces.vision`; the statistics in
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import itertools
 import random
@@ -177,13 +178,28 @@ BLUR_SIGMAS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
 GUEST_SCALES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
+def _blurred(sigma: float, _rng: random.Random) -> Degradation:
+    return Degradation(out_width=250, out_height=250, face_px=105, blur_sigma=sigma, jpeg_quality=70)
+
+
+def _with_guest(scale: float, rng: random.Random) -> Degradation:
+    return Degradation(
+        out_width=1280,
+        out_height=720,
+        face_px=200,
+        jpeg_quality=85,
+        guest_scale=scale,
+        guest_side=rng.choice(("left", "right")),
+    )
+
+
 def _ladder_recipes() -> list[Recipe]:
     out = [
         Recipe(
             f"blur_{sigma:g}",
             "live",
             f"web photo 250x250, face 105 px, blur sigma {sigma:g}, JPEG q70",
-            lambda _r, s=sigma: Degradation(out_width=250, out_height=250, face_px=105, blur_sigma=s, jpeg_quality=70),
+            functools.partial(_blurred, sigma),
         )
         for sigma in BLUR_SIGMAS
     ]
@@ -192,14 +208,7 @@ def _ladder_recipes() -> list[Recipe]:
             f"guest_{scale:g}",
             "live",
             f"kiosk frame 1280x720, face 200 px, a second face {scale:g} times as big",
-            lambda r, k=scale: Degradation(
-                out_width=1280,
-                out_height=720,
-                face_px=200,
-                jpeg_quality=85,
-                guest_scale=k,
-                guest_side=r.choice(("left", "right")),
-            ),
+            functools.partial(_with_guest, scale),
             crowded=True,
         )
         for scale in GUEST_SCALES
@@ -286,7 +295,8 @@ def measure_all(
 # -- pairs ----------------------------------------------------------------------------------------
 def _pairs(photos: list[Photo], ordered: bool) -> tuple[list[tuple[Photo, Photo]], list[tuple[Photo, Photo]]]:
     combos = itertools.permutations(photos, 2) if ordered else itertools.combinations(photos, 2)
-    genuine, impostor = [], []
+    genuine: list[tuple[Photo, Photo]] = []
+    impostor: list[tuple[Photo, Photo]] = []
     for a, b in combos:
         (genuine if a.identity == b.identity else impostor).append((a, b))
     return genuine, impostor

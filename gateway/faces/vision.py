@@ -457,9 +457,9 @@ def _paste_guest(
         (side, side),
         interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR,
     )
-    mask = np.zeros((side, side), np.float32)
-    cv2.ellipse(mask, (side // 2, side // 2), (int(side * 0.4), int(side * 0.47)), 0, 0, 360, 1.0, -1)
-    mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, side * 0.04))[..., None]
+    ellipse = np.zeros((side, side), np.float32)
+    cv2.ellipse(ellipse, (side // 2, side // 2), (int(side * 0.4), int(side * 0.47)), 0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(ellipse, (0, 0), max(1.0, side * 0.04))[..., None]
     step = hsize / 2 + target_px * 0.75
     cx = hcx - step if spec.guest_side == "left" else hcx + step
     cy = hcy - hsize * 0.2

@@ -14,7 +14,6 @@ import os
 import struct
 import subprocess
 import sys
-import time
 import zlib
 from collections.abc import Callable
 from functools import cache
@@ -440,16 +439,11 @@ def test_every_persons_id_chip_photo_matches_their_kiosk_capture() -> None:
     assert failed == {}
 
 
-def test_gate_frame_1280x720_is_analysed_well_within_a_second() -> None:
-    data = jpeg(on_gate_frame(bgr("london_003/london_003_1.jpg")))
-    timings = []
-    for _ in range(3):
-        started = time.perf_counter()
-        face = analyze(data, CFG)
-        timings.append(time.perf_counter() - started)
+def test_gate_frame_1280x720_is_analysed_and_matched() -> None:
+    # Speed is measured by `hazgate bench gate`, not asserted here (docs/faces.md, Performance).
+    face = analyze(jpeg(on_gate_frame(bgr("london_003/london_003_1.jpg"))), CFG)
+    assert (face.image_width, face.image_height) == (1280, 720)
     assert compare(face, face_of("london_003/london_003_2.jpg"), CFG).match
-    # ~0.2 s measured on 2 cores; the bound leaves room for a loaded CI machine.
-    assert min(timings) < 1.0
 
 
 def test_driver_and_escort_analysed_in_parallel_threads_get_the_sequential_answers() -> None:

@@ -2,8 +2,9 @@
 
 Public API::
 
-    analyze(data, cfg) -> FaceAnalysis          # one usable face, encoded; raises FaceError
-    verify(data_a, data_b, cfg) -> VerifyResult # {match, distance, threshold}
+    analyze(data, cfg, kind) -> FaceAnalysis    # the face to verify, encoded; raises FaceError
+                                                # kind: "reference" (ID chip, enrolment) or "live"
+    verify(data_a, data_b, cfg) -> VerifyResult # {match, distance, threshold}; a is the reference
     compare(a, b, cfg) -> VerifyResult          # analyses or stored encodings
     distance(enc_a, enc_b) -> float
     check_liveness(frames, cfg) -> LivenessResult
@@ -17,7 +18,7 @@ from __future__ import annotations
 from gateway.faces.config import FaceSettings, LivenessSettings
 from gateway.faces.errors import FaceError, FaceUnusableError, ImageInputError
 from gateway.faces.liveness import check_liveness
-from gateway.faces.models import FaceAnalysis, FaceBox, LivenessResult, VerifyResult
+from gateway.faces.models import FaceAnalysis, FaceBox, LivenessResult, PhotoKind, VerifyResult
 from gateway.faces.vision import analyze, compare, distance, verify, warm_up
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "ImageInputError",
     "LivenessResult",
     "LivenessSettings",
+    "PhotoKind",
     "VerifyResult",
     "analyze",
     "check_liveness",

@@ -6,8 +6,9 @@ Pipeline of :func:`analyze`:
 2. decode with OpenCV to RGB (EXIF orientation applied; alpha, grey and 16 bit normalised);
 3. HOG face search on a copy scaled to ``detect_max_side_px``, upsampling only when nothing
    was found (see ``FaceSettings.upsample``);
-4. exactly one face, big, sharp and well lit enough, else a :class:`FaceUnusableError` that
-   says what is wrong and what to do;
+4. the face to verify (the only one, or one that clearly dominates the others) and its
+   quality, decided by the pure rules of :mod:`gateway.faces.quality`; else a
+   :class:`FaceUnusableError` that says what is wrong and what to do;
 5. the 128-d encoding, computed on the full-resolution image.
 
 cv2, numpy and face_recognition are imported inside the functions: importing

@@ -136,9 +136,10 @@ class GatePipeline:
         self._stop.set()
         self._thread.join(10)
         if self._pool_instance is not None:
-            # Waits for the workers to exit (a face in progress takes well under a second), so
-            # nothing of the gateway is left running once stop() returns.
-            self._pool_instance.shutdown(wait=True, cancel_futures=True)
+            # Not waited for: a worker still loading its models (seconds on a busy machine)
+            # would hold up the shutdown. The workers exit on their own, and die with this
+            # process if it ends first (gateway/face_pool.py).
+            self._pool_instance.shutdown(wait=False, cancel_futures=True)
         if self._conn is not None:
             self._conn.close()
 

@@ -190,6 +190,36 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return {"out": str(out), "pages": pages, "bytes": out.stat().st_size, "figures": figures.model_dump(mode="json")}
 
 
+# -- park ---------------------------------------------------------------------------------
+def cmd_park(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from pathlib import Path
+
+    from park.errors import LayoutRefused
+    from park.store import import_file
+
+    try:
+        return import_file(settings.db_url, Path(args.file), imported_by=f"cli:{getpass.getuser()}")
+    except LayoutRefused as exc:
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)  # noqa: T201
+        if args.json:
+            problems = [p.as_dict() for p in exc.problems]
+            body = {"error": "layout_refused", "message": exc.message, "hint": exc.hint, "problems": problems}
+            print(json.dumps(body, ensure_ascii=False))  # noqa: T201
+            raise SystemExit(1) from exc
+        raise
+
+
+def _park_human(result: dict[str, Any]) -> str:
+    lines = []
+    for s in result["sites"]:
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(s["by_kind"].items()))
+        state = "unchanged, still" if s["unchanged"] else "imported as"
+        lines.append(f"site {s['site']}: {state} version {s['version']} ({s['zones']} zones: {kinds})")
+    lines.extend(f"  warning: feature {w['feature']} ({w['zone_id']}): {w['message']}" for w in result["warnings"])
+    return "\n".join(lines)
+
+
 # -- users --------------------------------------------------------------------------------
 def cmd_users(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     import psycopg
@@ -471,6 +501,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--site", required=True)
     a.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_rules)
+
+    p = sub.add_parser("park", help="the park's layout: zones, roads, gates (GeoJSON)")
+    psub = p.add_subparsers(dest="action", required=True)
+    a = psub.add_parser("import", help="import a GeoJSON layout; each site in it gets a new version")
+    a.add_argument("file")
+    a.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_park, human=_park_human)
 
     p = sub.add_parser("users", help="API users and their keys")
     usub = p.add_subparsers(dest="action", required=True)

@@ -24,8 +24,8 @@ def _box(x0: float, y0: float, x1: float, y1: float) -> list[Xy]:
 
 
 # (zone_id, kind, name, polygon or line, extra properties). Polygons are closed rings.
-BOUNDARY: Final = [(-1000, -750), (1000, -750), (1000, 600), (850, 750), (-1000, 750), (-1000, -750)]
-RING: Final = [(-700, -550), (700, -550), (700, 500), (-700, 500), (-700, -550)]
+BOUNDARY: Final[list[Xy]] = [(-1000, -750), (1000, -750), (1000, 600), (850, 750), (-1000, 750), (-1000, -750)]
+RING: Final[list[Xy]] = [(-700, -550), (700, -550), (700, 500), (-700, 500), (-700, -550)]
 GATE_IN_X, GATE_OUT_X = -600.0, 600.0
 LOADING_Y: Final = -300.0
 BAY_XS: Final = (-560.0, -460.0, -360.0, -260.0)

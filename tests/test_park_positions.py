@@ -165,3 +165,17 @@ def test_a_tanker_stopping_in_the_tank_farm_is_alerted_for_the_zone_and_the_stop
     # It drives out: both resolve.
     tracker.send(tracker.reading(position((-380, -20), 12), t0 + timedelta(seconds=105)))
     wait_until(lambda: api.get("/api/v1/alerts", params={"state": "open", "site": park_site}).json() == [], 30)
+
+
+def test_make_run_imports_the_demo_park_once_with_its_position_rules(settings, api):
+    from hazgate.simulate.demo_layout import DEMO_RULES, ensure_demo_layout
+
+    site = new_site()
+    first = ensure_demo_layout(settings.db_url, site)
+    assert "version 1" in first and "imported" in first and f"{len(DEMO_RULES)} position rule(s) added" in first
+    again = ensure_demo_layout(settings.db_url, site)
+    assert "version 1" in again and "unchanged" in again and "rule" not in again
+    rules = [r for r in api.get("/api/v1/rules").json() if r.get("site") == site]
+    assert sorted(r["kind"] for r in rules) == ["off_route", "speeding", "stop", "zone"]
+    for rule in rules:
+        api.delete(f"/api/v1/rules/{rule['id']}")

@@ -76,6 +76,27 @@ class VehicleOut(BaseModel):
     entered_at: datetime | None = Field(description="when the plate last passed an entry inspection at this site")
 
 
+class SiteLayoutOut(BaseModel):
+    site: str
+    version: int
+    imported_at: datetime
+    zones: int
+
+
+@router.get("", response_model=list[SiteLayoutOut])
+async def list_sites(conn: Conn, _p: Viewer) -> list[dict[str, Any]]:
+    """Sites with a park layout, and their current version."""
+    cur = await conn.execute(
+        "SELECT DISTINCT ON (l.site) l.site, l.version, l.imported_at,"
+        " (SELECT count(*) FROM park_zones z WHERE z.site = l.site AND z.version = l.version)"
+        " FROM park_layouts l ORDER BY l.site, l.version DESC"
+    )
+    return [
+        {"site": site, "version": version, "imported_at": at, "zones": zones}
+        for site, version, at, zones in await cur.fetchall()
+    ]
+
+
 def _not_found(site: str, version: int | None) -> ApiError:
     which = f"version {version} of the layout" if version is not None else "a layout"
     return ApiError(404, "layout_not_found", f"site {site!r} has no {which}; import one with `hazgate park import`")

@@ -64,6 +64,7 @@ IDLE_TIMEOUT_S: Final = 15.0
 CEILING_READINGS: Final = 20_000
 CEILING_TRACKERS: Final = 500
 MAX_OUTSTANDING: Final = 500
+CONNECT_TIMEOUT_S: Final = 600.0
 FRAME: Final = LocalFrame(CENTRE_LON, CENTRE_LAT)
 RING_M: Final = polyline_length_m(RING)
 
@@ -100,8 +101,11 @@ def _position(distance_m: float, kmh: float) -> dict[str, float]:
     return {"lat": round(lat, 7), "lon": round(lon, 7), "speed_kmh": kmh}
 
 
-def driving_worker(host: str, port: int, devices: list[BenchDevice], seconds: float, result: Any) -> None:
-    """Every tracker one reading a second, spread evenly over the second, driving the ring."""
+def driving_worker(host: str, port: int, devices: list[BenchDevice], seconds: float, ready: Any, result: Any) -> None:
+    """Every tracker one reading a second, spread evenly over the second, driving the ring.
+
+    Connects every tracker first (the broker checks each password hash: about a second per
+    few tens of trackers on two cores) and sets ``ready``; the load starts then."""
     clients = []
     for d in devices:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=d.device_id, protocol=mqtt.MQTTv311)
@@ -110,6 +114,7 @@ def driving_worker(host: str, port: int, devices: list[BenchDevice], seconds: fl
         client.connect(host, port, keepalive=60)
         client.loop_start()
         clients.append(client)
+    ready.set()
     pending: deque[mqtt.MQTTMessageInfo] = deque()
     n = len(devices)
     step_m = CRUISE_KMH / 3.6
@@ -282,9 +287,13 @@ def run_positions_bench(
             warm_up = _warm_up(speeders, receiver)
             progress(f"{trackers} trackers at 1 reading/s each; {breaches} speeding breaches in {seconds:.0f} s")
             results: mp.Queue[dict[str, Any]] = mp.Queue()
+            ready = mp.Event()
             load = (settings.mqtt_host, settings.mqtt_port, drivers, seconds + 4.0)
-            bg = mp.Process(target=driving_worker, args=(*load, results))
+            bg = mp.Process(target=driving_worker, args=(*load, ready, results))
             bg.start()
+            if not ready.wait(CONNECT_TIMEOUT_S):
+                bg.terminate()
+                raise BenchError(f"the {trackers} trackers did not connect within {CONNECT_TIMEOUT_S:.0f} s")
             time.sleep(2.0)
             expected: set[tuple[str, datetime]] = set()
             t0 = time.monotonic()

@@ -278,6 +278,7 @@ def run_positions_bench(
     plates = {d.device_id: f"浙B{i:05d}" for i, d in enumerate(devs)}
     worker = None
     speeders = None
+    bg: mp.Process | None = None
     with WebhookReceiver(secret) as receiver, psycopg.connect(settings.db_url, autocommit=True) as conn:
         user_id, rule_ids = _setup(conn, site, receiver.url, secret, plates)
         try:
@@ -313,6 +314,8 @@ def run_positions_bench(
                 "SELECT count(*) FROM alerts WHERE site = %s AND device_id = ANY(%s)", (site, driver_ids)
             ).fetchone()
         finally:
+            if bg is not None and bg.is_alive():
+                bg.terminate()  # the load ends with the benchmark, whatever stopped it
             if speeders is not None:
                 speeders.close()
             if worker is not None:

@@ -65,6 +65,9 @@ CEILING_READINGS: Final = 20_000
 CEILING_TRACKERS: Final = 500
 MAX_OUTSTANDING: Final = 500
 CONNECT_TIMEOUT_S: Final = 600.0
+# paho runs a network thread per client: a few hundred in one process spend the time switching
+# between them, so the driving trackers are spread over processes of this many each.
+TRACKERS_PER_PUBLISHER: Final = 100
 FRAME: Final = LocalFrame(CENTRE_LON, CENTRE_LAT)
 RING_M: Final = polyline_length_m(RING)
 
@@ -101,11 +104,14 @@ def _position(distance_m: float, kmh: float) -> dict[str, float]:
     return {"lat": round(lat, 7), "lon": round(lon, 7), "speed_kmh": kmh}
 
 
-def driving_worker(host: str, port: int, devices: list[BenchDevice], seconds: float, ready: Any, result: Any) -> None:
+def driving_worker(
+    host: str, port: int, devices: list[BenchDevice], seconds: float, ready: Any, start_at: Any, result: Any
+) -> None:
     """Every tracker one reading a second, spread evenly over the second, driving the ring.
 
     Connects every tracker first (the broker checks each password hash: about a second per
-    few tens of trackers on two cores) and sets ``ready``; the load starts then."""
+    few tens of trackers on two cores), says so on ``ready`` and waits for ``start_at``: all
+    publisher processes start their load together."""
     clients = []
     for d in devices:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=d.device_id, protocol=mqtt.MQTTv311)
@@ -114,7 +120,8 @@ def driving_worker(host: str, port: int, devices: list[BenchDevice], seconds: fl
         client.connect(host, port, keepalive=60)
         client.loop_start()
         clients.append(client)
-    ready.set()
+    ready.put(len(clients))
+    start_at.wait(CONNECT_TIMEOUT_S)
     pending: deque[mqtt.MQTTMessageInfo] = deque()
     n = len(devices)
     step_m = CRUISE_KMH / 3.6
@@ -278,7 +285,7 @@ def run_positions_bench(
     plates = {d.device_id: f"浙B{i:05d}" for i, d in enumerate(devs)}
     worker = None
     speeders = None
-    bg: mp.Process | None = None
+    publishers: list[mp.Process] = []
     with WebhookReceiver(secret) as receiver, psycopg.connect(settings.db_url, autocommit=True) as conn:
         user_id, rule_ids = _setup(conn, site, receiver.url, secret, plates)
         try:
@@ -288,13 +295,16 @@ def run_positions_bench(
             warm_up = _warm_up(speeders, receiver)
             progress(f"{trackers} trackers at 1 reading/s each; {breaches} speeding breaches in {seconds:.0f} s")
             results: mp.Queue[dict[str, Any]] = mp.Queue()
-            ready = mp.Event()
-            load = (settings.mqtt_host, settings.mqtt_port, drivers, seconds + 4.0)
-            bg = mp.Process(target=driving_worker, args=(*load, ready, results))
-            bg.start()
-            if not ready.wait(CONNECT_TIMEOUT_S):
-                bg.terminate()
-                raise BenchError(f"the {trackers} trackers did not connect within {CONNECT_TIMEOUT_S:.0f} s")
+            ready: mp.Queue[int] = mp.Queue()
+            start_at = mp.Event()
+            chunks = [drivers[i : i + TRACKERS_PER_PUBLISHER] for i in range(0, len(drivers), TRACKERS_PER_PUBLISHER)]
+            for chunk in chunks:
+                args = (settings.mqtt_host, settings.mqtt_port, chunk, seconds + 4.0, ready, start_at, results)
+                publishers.append(mp.Process(target=driving_worker, args=args))
+                publishers[-1].start()
+            for _ in chunks:
+                ready.get(timeout=CONNECT_TIMEOUT_S)
+            start_at.set()
             time.sleep(2.0)
             expected: set[tuple[str, datetime]] = set()
             t0 = time.monotonic()
@@ -303,7 +313,8 @@ def run_positions_bench(
                 if wait_s > 0:
                     time.sleep(wait_s)
                 expected.add(speeders.breach(i % len(speeding)))
-            sent = _result_of(bg, results, seconds + 120)
+            done = [_result_of(p, results, seconds + 120) for p in publishers]
+            sent = {"readings": sum(d["readings"] for d in done), "seconds": max(d["seconds"] for d in done)}
             progress("waiting for the last webhooks")
             _wait_for(receiver, expected, IDLE_TIMEOUT_S)
             driver_ids = [d.device_id for d in drivers]
@@ -314,8 +325,9 @@ def run_positions_bench(
                 "SELECT count(*) FROM alerts WHERE site = %s AND device_id = ANY(%s)", (site, driver_ids)
             ).fetchone()
         finally:
-            if bg is not None and bg.is_alive():
-                bg.terminate()  # the load ends with the benchmark, whatever stopped it
+            for proc in publishers:
+                if proc.is_alive():
+                    proc.terminate()  # the load ends with the benchmark, whatever stopped it
             if speeders is not None:
                 speeders.close()
             if worker is not None:

@@ -372,11 +372,11 @@ async function loadChart() {
   c.end = new Date(Date.now() + c.bucketS * 1000);
   c.start = new Date(Date.now() - c.rangeS * 1000);
   const q = new URLSearchParams({ metric: c.metric, start: c.start.toISOString(), end: c.end.toISOString(), bucket: `${c.bucketS}s` });
-  const asked = `${c.device}/${c.metric}/${c.rangeS}`;
+  const asked = {}; // this load: a later one (another choice, or the same asked again) wins
   c.asked = asked;
   c.arrived = []; // live readings that come while the aggregates are read
   const data = await api(`/api/v1/devices/${encodeURIComponent(c.device)}/telemetry?${q}`);
-  if (c.asked !== asked) return; // another choice was made meanwhile
+  if (c.asked !== asked) return; // another load was started meanwhile
   c.buckets = data.buckets || [];
   // Those may already be in the last stored bucket: min and max stay right, its average may
   // count one twice until the next load.

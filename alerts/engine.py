@@ -16,6 +16,8 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from alerts import positions
+from alerts.context import EMPTY_CONTEXT, EngineContext
 from alerts.events import (
     DeviceStatus,
     Event,
@@ -31,10 +33,15 @@ from alerts.models import (
     DwellRule,
     FlagRule,
     GateFailureRule,
+    OffRouteRule,
+    PositionRule,
     RateRule,
     Rule,
     Severity,
+    SpeedingRule,
+    StopRule,
     ThresholdRule,
+    ZoneRule,
     holds,
     is_cleared,
 )
@@ -480,6 +487,56 @@ def _inspection_failed(ch: _Changes, rule_id: str, rule: GateFailureRule, e: Ins
     return _transition("fire", rule_id, rule, plate, e.ts, "gate_failure", summary, new, details=details)
 
 
+# --- positions: zone, speeding, stop, off_route (alerts/positions.py) -------------------------------
+
+
+class _Where:
+    """A reading's place on its site's layout, located at most once per event for all position rules."""
+
+    def __init__(self, context: EngineContext, event: Event) -> None:
+        self.context = context
+        self.event = event
+        self._done = False
+        self._fix: positions.Fix | None = None
+
+    def fix(self) -> positions.Fix | None:
+        if not self._done and isinstance(self.event, Reading):
+            self._fix = positions.locate(self.context, self.event)
+            self._done = True
+        return self._fix
+
+
+def _on_position(ch: _Changes, rule_id: str, rule: PositionRule, event: Event, where: _Where) -> list[Transition]:
+    if not isinstance(event, Reading) or not rule.applies_to(event.site, event.device_type, event.device_id):
+        return []
+    st = ch.get(rule_id, event.device_id)
+    if st is not None and st.last_ts is not None and event.ts <= st.last_ts:
+        return []  # redelivered or out of order: already judged a newer reading
+    fix = where.fix()
+    if fix is None:
+        return []
+    new, outcome = positions.step(rule, st, event, fix)
+    if new is not st:
+        ch.put(rule_id, rule, event.device_id, new)
+    if outcome is None:
+        return []
+    t = _transition(
+        outcome.kind,
+        rule_id,
+        rule,
+        event.device_id,
+        event.ts,
+        outcome.reason,
+        outcome.summary,
+        new or st,
+        metric=outcome.metric,
+        value=outcome.value,
+        repeat=outcome.repeat,
+        details=positions.details(outcome, fix),
+    )
+    return [t]
+
+
 # --- the entry points ----------------------------------------------------------------------------
 
 
@@ -499,7 +556,9 @@ def _event_ts(event: Event) -> datetime:
 
 
 def _on_reading(ch: _Changes, rule_id: str, rule: Rule, r: Reading) -> Transition | None:
-    if isinstance(rule, DwellRule | GateFailureRule) or not rule.applies_to(r.site, r.device_type, r.device_id):
+    if isinstance(rule, DwellRule | GateFailureRule | ZoneRule | SpeedingRule | StopRule | OffRouteRule):
+        return None
+    if not rule.applies_to(r.site, r.device_type, r.device_id):
         return None
     if isinstance(rule, ThresholdRule):
         return _threshold(ch, rule_id, rule, r)
@@ -531,22 +590,29 @@ def _on_event(ch: _Changes, rule_id: str, rule: Rule, event: Event) -> list[Tran
     return [] if t is None else [t]
 
 
-def evaluate(rules: Mapping[str, Rule], state: EngineState, event: Event) -> tuple[EngineState, list[Transition]]:
+def evaluate(
+    rules: Mapping[str, Rule], state: EngineState, event: Event, context: EngineContext = EMPTY_CONTEXT
+) -> tuple[EngineState, list[Transition]]:
     """Apply one event to every rule; return the new state and the transitions it caused.
 
     ``rules`` maps rule id to rule. ``state`` is not modified; when nothing changed the same
     object is returned. A Tick also retires the state of rules no longer in ``rules``, resolving
-    their open alerts with reason ``rule_removed``.
+    their open alerts with reason ``rule_removed``. ``context``: the layouts and plates that
+    position rules read (without a layout for its site, a reading meets no position rule).
     """
     ch = _Changes(state)
     out: list[Transition] = []
     ts = _event_ts(event)
+    where = _Where(context, event)
     for rule_id in sorted(rules):
         rule = rules[rule_id]
         old = state.rules.get(rule_id)
         if old is not None and old.kind != rule.kind:
             out.extend(_retire(ch, rule_id, old, ts, "rule_changed"))
-        out.extend(_on_event(ch, rule_id, rule, event))
+        if isinstance(rule, ZoneRule | SpeedingRule | StopRule | OffRouteRule):
+            out.extend(_on_position(ch, rule_id, rule, event, where))
+        else:
+            out.extend(_on_event(ch, rule_id, rule, event))
     if isinstance(event, Tick):
         for rule_id in sorted(set(state.rules) - set(rules)):
             out.extend(_retire(ch, rule_id, state.rules[rule_id], ts, "rule_removed"))
@@ -554,12 +620,12 @@ def evaluate(rules: Mapping[str, Rule], state: EngineState, event: Event) -> tup
 
 
 def evaluate_all(
-    rules: Mapping[str, Rule], state: EngineState, events: list[Event]
+    rules: Mapping[str, Rule], state: EngineState, events: list[Event], context: EngineContext = EMPTY_CONTEXT
 ) -> tuple[EngineState, list[Transition]]:
     """Fold :func:`evaluate` over ``events`` in order (replays, tests, batches from the ingest)."""
     out: list[Transition] = []
     for event in events:
-        state, transitions = evaluate(rules, state, event)
+        state, transitions = evaluate(rules, state, event, context)
         out.extend(transitions)
     return state, out
 

@@ -264,8 +264,83 @@ class GateFailureRule(_RuleBase):
         return tuple(sorted(set(v)))
 
 
+# --- rules on positions (GPS trackers against the park's layout; see alerts/positions.py) --------
+
+# Zone kinds of the park layout (park.layout.ZoneKind), repeated as a literal for the schema.
+ZoneKindName = Literal["park_boundary", "road", "parking", "filling_bay", "restricted", "gate", "assembly_point"]
+# A tracker at a standstill still reports a few km/h of jitter; below this it counts as stopped.
+STOPPED_BELOW_KMH: Final = 3.0
+
+
+class _PositionRule(_RuleBase):
+    """Rules on a tracker's position: ``gps_tracker`` readings with ``lat`` and ``lon``, judged
+    against the current layout of the reading's site. Subject: the tracker (device id)."""
+
+    site: Name | None = None
+    device_id: Name | None = None
+
+    def applies_to(self, site: str | None, device_type: str | None, device_id: str) -> bool:
+        if device_type != DeviceType.GPS_TRACKER:
+            return False
+        if self.device_id is not None and self.device_id != device_id:
+            return False
+        return self.site is None or self.site == site
+
+
+class ZoneRule(_PositionRule):
+    """A tracked vehicle inside a zone of one of ``zone_kinds`` (for ``for_s`` seconds)."""
+
+    kind: Literal["zone"] = "zone"
+    zone_kinds: tuple[ZoneKindName, ...] = Field(min_length=1)
+    for_s: NonNegativeSeconds = 0.0
+
+    @field_validator("zone_kinds")
+    @classmethod
+    def _distinct(cls, v: tuple[ZoneKindName, ...]) -> tuple[ZoneKindName, ...]:
+        if "park_boundary" in v:
+            raise ValueError("park_boundary holds every tracked vehicle in the park; name the zones to keep out of")
+        return tuple(sorted(set(v)))
+
+
+class SpeedingRule(_PositionRule):
+    """Faster than the lowest ``speed_limit_kmh`` of the zones the vehicle is in, by more than
+    ``tolerance_kmh``, for ``for_s``; resolves at or below the limit."""
+
+    kind: Literal["speeding"] = "speeding"
+    tolerance_kmh: Annotated[float, Field(ge=0, le=50, allow_inf_nan=False)] = 0.0
+    for_s: NonNegativeSeconds = 0.0
+
+
+class StopRule(_PositionRule):
+    """Stopped (below ``stopped_below_kmh``) longer than the zone's ``max_stop_s``; anywhere else
+    in the park but a parking lot or filling bay, longer than the site default (the park
+    boundary's ``max_stop_s``, else 600 s). Resolves when the vehicle moves."""
+
+    kind: Literal["stop"] = "stop"
+    stopped_below_kmh: Annotated[float, Field(gt=0, le=15, allow_inf_nan=False)] = STOPPED_BELOW_KMH
+
+
+class OffRouteRule(_PositionRule):
+    """Inside the park but outside every road, parking, filling bay and gate zone, for ``for_s``."""
+
+    kind: Literal["off_route"] = "off_route"
+    for_s: NonNegativeSeconds = 0.0
+
+
+PositionRule = ZoneRule | SpeedingRule | StopRule | OffRouteRule
+POSITION_RULES: Final = (ZoneRule, SpeedingRule, StopRule, OffRouteRule)
+
 Rule = Annotated[
-    ThresholdRule | RateRule | AbsenceRule | DwellRule | GateFailureRule | FlagRule,
+    ThresholdRule
+    | RateRule
+    | AbsenceRule
+    | DwellRule
+    | GateFailureRule
+    | FlagRule
+    | ZoneRule
+    | SpeedingRule
+    | StopRule
+    | OffRouteRule,
     Field(discriminator="kind"),
 ]
 RULE_ADAPTER: Final[TypeAdapter[Rule]] = TypeAdapter(Rule, config=ConfigDict(title="rule"))

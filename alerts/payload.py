@@ -29,6 +29,22 @@ def rfc3339(ts: datetime | None) -> str | None:
     return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+# Rule kinds whose subject is the vehicle's plate itself.
+PLATE_SUBJECT_KINDS: Final = frozenset({"dwell", "gate_failure"})
+
+
+def _plate(alert: Alert) -> str | None:
+    plate = alert.details.get("plate")
+    if isinstance(plate, str):
+        return plate
+    return alert.subject if alert.rule_kind in PLATE_SUBJECT_KINDS else None
+
+
+def _zone_id(alert: Alert) -> str | None:
+    zone_id = alert.details.get("zone_id")
+    return zone_id if isinstance(zone_id, str) else None
+
+
 def alert_body(
     alert: Alert,
     notification: Notification | None = None,
@@ -40,6 +56,9 @@ def alert_body(
 
     ``response``: the emergency response card (emergency/card.py) that critical notifications
     of alerts involving a substance carry; the key is left out when there is none.
+
+    ``plate``: the vehicle's (a tracker's plate from the device registry, or the subject of a
+    dwell or gate-failure alert); ``zone_id``: the layout zone of a position alert. Null otherwise.
     """
     body: dict[str, object] = {
         "alert_id": alert.id,
@@ -51,6 +70,8 @@ def alert_body(
         "site": alert.site,
         "device_id": alert.device_id,
         "device_type": alert.device_type,
+        "plate": _plate(alert),
+        "zone_id": _zone_id(alert),
         "metric": alert.metric,
         "value": alert.value,
         "started_at": rfc3339(alert.started_at),

@@ -381,7 +381,7 @@ class AlertService:
 
     def _apply(self, events: list[Event], marks: dict[str, datetime]) -> None:
         """Evaluate; alert changes, notifications and state in one transaction when anything fired."""
-        state, transitions = evaluate_all(self.config.rules, self.state, events)
+        state, transitions = evaluate_all(self.config.rules, self.state, events, self.config.context)
         if transitions:
             try:
                 self._commit(state, transitions, marks)
@@ -429,7 +429,7 @@ class AlertService:
                 len(self.config.subscriptions),
                 len(self.config.silences),
             )
-        state, transitions = evaluate(self.config.rules, self.state, Tick(self.clock()))
+        state, transitions = evaluate(self.config.rules, self.state, Tick(self.clock()), self.config.context)
         self._commit(state, transitions, {}, tick=True)
 
     def _checkpoint(self, *, force: bool = False) -> None:

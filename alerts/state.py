@@ -44,6 +44,8 @@ class SubjectState:
     - ``firing`` / ``firing_since``: the pair has an open alert, fired at that time.
     - ``offline``: absence — the last status was ``offline``.
     - ``points``: rate — ``(ts, value)`` readings inside the window, oldest first.
+    - ``zone_id``: position rules — the zone of the open alert; ``peak``: speeding — the
+      highest speed since it fired. ``pending_since`` of a stop rule: stopped since.
     - ``site``, ``device_id``, ``device_type``: context for transitions raised on a Tick.
 
     A frozen dataclass rather than a model: one is replaced on most readings, and
@@ -60,6 +62,8 @@ class SubjectState:
     firing_since: datetime | None = None
     offline: bool = False
     points: tuple[tuple[datetime, float], ...] = ()
+    zone_id: str | None = None
+    peak: float | None = None
 
 
 class RuleState(_Frozen):

@@ -18,11 +18,13 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
+from alerts.context import EMPTY_CONTEXT, EngineContext
 from alerts.lifecycle import Alert, Silence, SilenceMatchers
 from alerts.models import Rule, Subscription, parse_rule, parse_subscription
 from alerts.payload import alert_body
 from alerts.state import EngineState
 from alerts.urlcheck import UrlPolicy
+from park.store import current_layouts
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ class AlertConfig:
     rules: dict[str, Rule] = field(default_factory=dict)
     subscriptions: dict[str, StoredSubscription] = field(default_factory=dict)
     silences: tuple[Silence, ...] = ()
+    # Park layouts and trackers' plates, for rules on positions (issue 11).
+    context: EngineContext = EMPTY_CONTEXT
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +106,14 @@ def load_config(conn: psycopg.Connection, url_policy: UrlPolicy) -> AlertConfig:
             " FROM alert_silences WHERE ends_at > now()"
         ).fetchall()
     )
-    return AlertConfig(version, rules, subs, silences)
+    return AlertConfig(version, rules, subs, silences, load_context(conn))
+
+
+def load_context(conn: psycopg.Connection) -> EngineContext:
+    """The current layout of every site and the plate of every tracker mounted on a vehicle."""
+    rows = conn.execute("SELECT device_id, plate FROM devices WHERE plate IS NOT NULL AND type = 'gps_tracker'")
+    plates: dict[str, str] = {str(device_id): str(plate) for device_id, plate in rows.fetchall()}
+    return EngineContext.of(current_layouts(conn), plates)
 
 
 # --- evaluation state ------------------------------------------------------------------------------
@@ -221,7 +232,10 @@ def stream_payload(alert: Alert, event: str = "alert") -> str:
     text = json.dumps({"topic": "alerts", "event": event, "data": data}, separators=(",", ":"), default=str)
     if len(text.encode()) <= MAX_NOTIFY_BYTES:
         return text
-    small = {k: data[k] for k in ("alert_id", "rule_id", "rule", "state", "severity", "site", "device_id")}
+    small = {
+        k: data[k]
+        for k in ("alert_id", "rule_id", "rule", "state", "severity", "site", "device_id", "plate", "zone_id")
+    }
     return json.dumps({"topic": "alerts", "event": event, "data": {**small, "truncated": True}})
 
 

@@ -190,6 +190,36 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return {"out": str(out), "pages": pages, "bytes": out.stat().st_size, "figures": figures.model_dump(mode="json")}
 
 
+# -- park ---------------------------------------------------------------------------------
+def cmd_park(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from pathlib import Path
+
+    from park.errors import LayoutRefused
+    from park.store import import_file
+
+    try:
+        return import_file(settings.db_url, Path(args.file), imported_by=f"cli:{getpass.getuser()}")
+    except LayoutRefused as exc:
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)  # noqa: T201
+        if args.json:
+            problems = [p.as_dict() for p in exc.problems]
+            body = {"error": "layout_refused", "message": exc.message, "hint": exc.hint, "problems": problems}
+            print(json.dumps(body, ensure_ascii=False))  # noqa: T201
+            raise SystemExit(1) from exc
+        raise
+
+
+def _park_human(result: dict[str, Any]) -> str:
+    lines = []
+    for s in result["sites"]:
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(s["by_kind"].items()))
+        state = "unchanged, still" if s["unchanged"] else "imported as"
+        lines.append(f"site {s['site']}: {state} version {s['version']} ({s['zones']} zones: {kinds})")
+    lines.extend(f"  warning: feature {w['feature']} ({w['zone_id']}): {w['message']}" for w in result["warnings"])
+    return "\n".join(lines)
+
+
 # -- users --------------------------------------------------------------------------------
 def cmd_users(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     import psycopg
@@ -342,7 +372,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     if args.what == "jt808":  # TCP only: no broker involved
         from hazgate.bench.jt808 import run_jt808_bench
 
-        return run_jt808_bench(settings, terminals=args.terminals, seconds=args.seconds, window=args.window)
+        return run_jt808_bench(settings, terminals=args.terminals, seconds=args.seconds or 10.0, window=args.window)
 
     with bench_broker(settings) as bench_settings:
         return _bench(args, bench_settings)
@@ -355,7 +385,7 @@ def _bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         return run_ingest_bench(
             settings,
             devices=args.devices,
-            seconds=args.seconds,
+            seconds=args.seconds or 10.0,
             per_message=args.readings_per_message,
             publishers=args.publishers,
             latency_rate=args.latency_rate,
@@ -380,6 +410,12 @@ def _bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
         return run_alerts_bench(
             settings, background_rate=args.background_rate, alerts=args.alerts, devices=args.devices
+        )
+    if args.what == "positions":
+        from hazgate.bench.positions import run_positions_bench
+
+        return run_positions_bench(
+            settings, trackers=args.trackers, seconds=args.seconds or 30.0, breaches=args.breaches
         )
     raise HazgateError(f"no benchmark {args.what!r} yet")
 
@@ -472,6 +508,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_rules)
 
+    p = sub.add_parser("park", help="the park's layout: zones, roads, gates (GeoJSON)")
+    psub = p.add_subparsers(dest="action", required=True)
+    a = psub.add_parser("import", help="import a GeoJSON layout; each site in it gets a new version")
+    a.add_argument("file")
+    a.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_park, human=_park_human)
+
     p = sub.add_parser("users", help="API users and their keys")
     usub = p.add_subparsers(dest="action", required=True)
     a = usub.add_parser("add", help="create a user; prints its API key once")
@@ -507,9 +550,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_simulate)
 
     p = sub.add_parser("bench", help="benchmarks that print figures and the ceiling of the same run")
-    p.add_argument("what", choices=["ingest", "gate", "alerts", "jt808"])
+    p.add_argument("what", choices=["ingest", "gate", "alerts", "jt808", "positions"])
     p.add_argument("--devices", type=int, default=50)
-    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--seconds", type=float, help="length of the measured load (ingest and jt808 10, positions 30)")
     p.add_argument("--readings-per-message", type=int, default=10)
     p.add_argument("--publishers", type=int, default=1)
     p.add_argument("--latency-rate", type=float, default=5000.0, help="paced readings/s in the latency phase")
@@ -522,6 +565,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alerts", type=int, default=200, help="alerts: threshold-breaking readings to publish")
     p.add_argument("--terminals", type=int, default=100, help="jt808: terminals reporting every second")
     p.add_argument("--window", type=int, default=4, help="jt808: reports in flight per terminal at full load")
+    p.add_argument("--trackers", type=int, default=300, help="positions: GPS trackers reporting every second")
+    p.add_argument("--breaches", type=int, default=100, help="positions: speeding readings to publish")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_bench)
 

@@ -25,6 +25,7 @@ from hazgate.db.migrate import migrate
 from hazgate.errors import HazgateError
 from hazgate.services.local import LocalServices
 from hazgate.settings import Settings
+from hazgate.simulate.demo_layout import ensure_demo_layout
 from hazgate.simulate.park import Park, build_park, registry_document
 from hazgate.simulate.runner import assign_photos, default_faces_dir
 
@@ -152,6 +153,7 @@ def run(settings: Settings) -> int:
     ensure_registry(settings, park, demo_dir)
     ensure_substances(settings)
     ensure_rules(settings, park.site)
+    say(ensure_demo_layout(settings.db_url, park.site))
     users = ensure_users(settings, park, demo_dir)
     cmd = [sys.executable, "-m", "hazgate.cli"]
     service = subprocess.Popen([*cmd, "serve"])

@@ -14,6 +14,7 @@ from api.routes import (
     inspections,
     live,
     overview,
+    park,
     rejected,
     response,
     rules,
@@ -42,4 +43,6 @@ ROUTERS: list[APIRouter] = [
     blacklist.blacklist_router,
     blacklist.watchlist_router,
     index.router,
+    # the park's layout and the vehicles on it (issue 11)
+    park.router,
 ]

@@ -63,6 +63,8 @@ class AlertOut(BaseModel):
     site: str | None
     device_id: str | None
     device_type: str | None
+    plate: str | None = Field(None, description="the vehicle's plate, where the alert concerns a vehicle")
+    zone_id: str | None = Field(None, description="the park layout zone of a position alert")
     metric: str | None
     value: float | None
     started_at: str

@@ -16,7 +16,19 @@ from fastapi import APIRouter, Body
 from psycopg.types.json import Jsonb
 from pydantic import Field, TypeAdapter
 
-from alerts.models import AbsenceRule, DwellRule, FlagRule, GateFailureRule, RateRule, Rule, ThresholdRule
+from alerts.models import (
+    AbsenceRule,
+    DwellRule,
+    FlagRule,
+    GateFailureRule,
+    OffRouteRule,
+    RateRule,
+    Rule,
+    SpeedingRule,
+    StopRule,
+    ThresholdRule,
+    ZoneRule,
+)
 from api.deps import ApiError, Conn
 from api.routes.alert_common import Deleted, Officer, write_transaction
 
@@ -65,8 +77,46 @@ class FlagRuleOut(FlagRule):
     created_at: datetime
 
 
+# Rules on positions (issue 11).
+class ZoneRuleOut(ZoneRule):
+    id: str
+    enabled: bool
+    created_by: str
+    created_at: datetime
+
+
+class SpeedingRuleOut(SpeedingRule):
+    id: str
+    enabled: bool
+    created_by: str
+    created_at: datetime
+
+
+class StopRuleOut(StopRule):
+    id: str
+    enabled: bool
+    created_by: str
+    created_at: datetime
+
+
+class OffRouteRuleOut(OffRouteRule):
+    id: str
+    enabled: bool
+    created_by: str
+    created_at: datetime
+
+
 RuleOut = Annotated[
-    ThresholdRuleOut | RateRuleOut | AbsenceRuleOut | DwellRuleOut | GateFailureRuleOut | FlagRuleOut,
+    ThresholdRuleOut
+    | RateRuleOut
+    | AbsenceRuleOut
+    | DwellRuleOut
+    | GateFailureRuleOut
+    | FlagRuleOut
+    | ZoneRuleOut
+    | SpeedingRuleOut
+    | StopRuleOut
+    | OffRouteRuleOut,
     Field(discriminator="kind"),
 ]
 RULE_OUT: TypeAdapter[RuleOut] = TypeAdapter(RuleOut)

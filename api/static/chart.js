@@ -1,74 +1,94 @@
-// A small SVG chart of time_bucket aggregates: the average as a line, min..max as a band.
+// The telemetry chart with ECharts: time_bucket aggregates, the average as a line and min..max as
+// a band; live readings are folded into the last bucket. Also where the pages load ECharts from
+// (served by the app itself, copied there by `make web`).
 
-const NS = "http://www.w3.org/2000/svg";
-const W = 900;
-const H = 260;
-const PAD = { left: 56, right: 16, top: 26, bottom: 28 };
+export const ECHARTS_URL = "/static/vendor/echarts.esm.min.js";
 
-function svg(tag, attrs = {}, text) {
-  const node = document.createElementNS(NS, tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
-  if (text !== undefined) node.textContent = text;
-  return node;
+let loading = null;
+
+/** The ECharts module, or null when it is not installed (the page still works without charts). */
+export function loadECharts() {
+  if (!loading) loading = import(ECHARTS_URL).catch(() => null);
+  return loading;
 }
 
-function niceTicks(lo, hi, count = 5) {
-  if (lo === hi) return [lo];
-  const step0 = (hi - lo) / count;
-  const mag = 10 ** Math.floor(Math.log10(step0));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= step0) || step0;
-  const ticks = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(+v.toFixed(10));
-  return ticks;
+function escapeHtml(text) {
+  return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
-/** buckets: [{bucket, min, avg, max}] sorted by time; start/end: Date; unit: string. */
-export function drawChart(container, { buckets, start, end, unit, emptyText }) {
-  container.replaceChildren();
-  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", class: "chart-svg" });
-  container.append(root);
-  const t0 = start.getTime();
-  const t1 = end.getTime();
-  const x = (t) => PAD.left + ((t - t0) / (t1 - t0)) * (W - PAD.left - PAD.right);
-  if (!buckets.length) {
-    root.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "chart-empty" }, emptyText));
-    return;
+function two(n) {
+  return String(n).padStart(2, "0");
+}
+
+export class TelemetryChart {
+  constructor(dom, echarts) {
+    this.dom = dom;
+    this.chart = echarts.init(dom, null, { renderer: "canvas" });
+    new ResizeObserver(() => this.chart.resize()).observe(dom);
   }
-  let lo = Math.min(...buckets.map((b) => b.min));
-  let hi = Math.max(...buckets.map((b) => b.max));
-  if (lo === hi) {
-    lo -= 1;
-    hi += 1;
+
+  /** buckets: [{bucket, min, avg, max}] sorted by time; start/end: Date; unit: axis title. */
+  draw({ buckets, start, end, unit, emptyText }) {
+    const t = (b) => Date.parse(b.bucket);
+    const round = (v) => Math.round(v * 1000) / 1000;
+    const spanH = (end - start) / 3600e3;
+    const option = {
+      backgroundColor: "transparent",
+      animation: false,
+      grid: { left: 64, right: 24, top: 36, bottom: 32 },
+      title: buckets.length ? undefined : { text: emptyText, left: "center", top: "middle", textStyle: { color: "#94a3b8", fontSize: 14, fontWeight: "normal" } },
+      tooltip: {
+        trigger: "axis",
+        className: "map-tooltip",
+        formatter: (items) => {
+          const i = items[0]?.dataIndex;
+          const b = buckets[i];
+          if (!b) return "";
+          const d = new Date(t(b));
+          return `<div class="map-tip"><b>${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}</b>`
+            + `<div>avg ${escapeHtml(round(b.avg))}</div><div>min ${escapeHtml(round(b.min))} · max ${escapeHtml(round(b.max))}</div></div>`;
+        },
+      },
+      xAxis: {
+        type: "time",
+        min: start.getTime(),
+        max: end.getTime(),
+        axisLine: { lineStyle: { color: "#475569" } },
+        axisLabel: {
+          color: "#94a3b8",
+          formatter: (v) => {
+            const d = new Date(v);
+            return spanH > 24 ? `${d.getMonth() + 1}/${d.getDate()} ${two(d.getHours())}h` : `${two(d.getHours())}:${two(d.getMinutes())}`;
+          },
+        },
+        splitLine: { show: false },
+      },
+      yAxis: {
+        type: "value",
+        scale: true,
+        name: unit,
+        nameTextStyle: { color: "#94a3b8", align: "left" },
+        axisLabel: { color: "#94a3b8" },
+        splitLine: { lineStyle: { color: "#1e293b" } },
+      },
+      series: [
+        { id: "min", type: "line", stack: "band", symbol: "none", lineStyle: { opacity: 0 }, data: buckets.map((b) => [t(b), b.min]), silent: true },
+        {
+          id: "band", type: "line", stack: "band", symbol: "none", lineStyle: { opacity: 0 },
+          areaStyle: { color: "rgba(56,189,248,0.25)" }, data: buckets.map((b) => [t(b), b.max - b.min]), silent: true,
+        },
+        {
+          id: "avg", type: "line", symbol: "circle", symbolSize: 4, showSymbol: buckets.length < 3,
+          lineStyle: { color: "#38bdf8", width: 2 }, itemStyle: { color: "#38bdf8" }, data: buckets.map((b) => [t(b), b.avg]),
+          endLabel: { show: buckets.length > 0, color: "#e0f2fe", formatter: (p) => `${round(p.value[1])}` },
+        },
+      ],
+    };
+    this.chart.setOption(option, { notMerge: true });
+    this.dom.dataset.points = String(buckets.length);
+    this.dom.dataset.min = buckets.length ? String(Math.min(...buckets.map((b) => b.min))) : "";
+    this.dom.dataset.max = buckets.length ? String(Math.max(...buckets.map((b) => b.max))) : "";
   }
-  const margin = (hi - lo) * 0.08;
-  lo -= margin;
-  hi += margin;
-  const y = (v) => PAD.top + (1 - (v - lo) / (hi - lo)) * (H - PAD.top - PAD.bottom);
-  for (const v of niceTicks(lo, hi)) {
-    root.append(svg("line", { x1: PAD.left, x2: W - PAD.right, y1: y(v), y2: y(v), class: "chart-grid" }));
-    root.append(svg("text", { x: PAD.left - 6, y: y(v) + 4, "text-anchor": "end", class: "chart-label" }, `${v}`));
-  }
-  const span = t1 - t0;
-  for (let i = 0; i <= 4; i += 1) {
-    const t = t0 + (span * i) / 4;
-    const d = new Date(t);
-    const label = span > 86400e3 ? `${d.getMonth() + 1}/${d.getDate()} ${String(d.getHours()).padStart(2, "0")}h`
-      : `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
-    root.append(svg("text", { x: x(t), y: H - 8, "text-anchor": "middle", class: "chart-label" }, label));
-  }
-  root.append(svg("text", { x: PAD.left, y: 12, class: "chart-label" }, unit));
-  const times = buckets.map((b) => new Date(b.bucket).getTime());
-  const upper = buckets.map((b, i) => `${x(times[i])},${y(b.max)}`);
-  const lower = buckets.map((b, i) => `${x(times[i])},${y(b.min)}`).reverse();
-  root.append(svg("polygon", { points: [...upper, ...lower].join(" "), class: "chart-band" }));
-  if (buckets.length === 1) {
-    // One bucket has no width: show its min..max as a whisker.
-    const b = buckets[0];
-    root.append(svg("line", { x1: x(times[0]), x2: x(times[0]), y1: y(b.min), y2: y(b.max), class: "chart-whisker" }));
-  }
-  root.append(svg("polyline", { points: buckets.map((b, i) => `${x(times[i])},${y(b.avg)}`).join(" "), class: "chart-line" }));
-  const last = buckets[buckets.length - 1];
-  root.append(svg("circle", { cx: x(times[times.length - 1]), cy: y(last.avg), r: 3.5, class: "chart-dot" }));
 }
 
 /** Fold one live value into the buckets (same arithmetic as the database's time_bucket). */

@@ -23,6 +23,12 @@ export const WORDS = {
     alert_firing: "告警中", alert_acknowledged: "已确认", alert_resolved: "已解除",
     sev_critical: "严重", sev_warning: "警告", sev_info: "提示",
     role_driver: "驾驶员", role_escort: "押运员", id_photo: "身份证照片", live_face: "现场人脸",
+    park_map: "园区态势", tankers_inside: "园内危化品车辆", cargo: "货物", time_inside: "在园时长", zone: "位置",
+    speed: "车速", queue: "待检队列", layout_version: "布局版本", off_road: "道路外", no_vehicles: "暂无车辆定位",
+    no_layout: "尚未导入园区布局（hazgate park import）", echarts_missing: "图表库未安装：请运行 make web",
+    speed_limit: "限速", max_stop: "最长停留", zone_park_boundary: "园区边界", zone_road: "道路",
+    zone_parking: "待检停车场", zone_filling_bay: "装卸车位", zone_restricted: "禁区", zone_gate: "闸口",
+    zone_assembly_point: "应急集合点", zone_alert: "告警区域",
   },
   en: {
     title: "Hazardous-chemical park gates", dashboard: "Duty dashboard", gates: "Gates", recent: "Recent inspections",
@@ -48,6 +54,12 @@ export const WORDS = {
     alert_firing: "firing", alert_acknowledged: "acknowledged", alert_resolved: "resolved",
     sev_critical: "critical", sev_warning: "warning", sev_info: "info",
     role_driver: "driver", role_escort: "escort", id_photo: "ID photo", live_face: "live face",
+    park_map: "Park situation", tankers_inside: "Tankers in the park", cargo: "Cargo", time_inside: "Inside for",
+    zone: "Where", speed: "km/h", queue: "Waiting-lot queue", layout_version: "layout version", off_road: "off road",
+    no_vehicles: "No tanker positions", no_layout: "No park layout imported yet (hazgate park import)",
+    echarts_missing: "Chart library missing: run make web", speed_limit: "Speed limit", max_stop: "Longest stop",
+    zone_park_boundary: "Park boundary", zone_road: "Road", zone_parking: "Waiting lot", zone_filling_bay: "Filling bay",
+    zone_restricted: "Restricted", zone_gate: "Gate", zone_assembly_point: "Assembly point", zone_alert: "Zone with alert",
   },
 };
 

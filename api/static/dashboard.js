@@ -1,7 +1,13 @@
-// The officers' dashboard: gates and the vehicle at each, recent inspections, open alerts,
-// devices and telemetry, all kept current by the live stream (no polling).
+// The officers' dashboard: the park map with the tankers inside, gates and the vehicle at each,
+// recent inspections, open alerts, devices and telemetry, all kept current by the live stream.
+//
+// For other panels: window.hazgate = {map, chart, hooks}. map is the ParkMap (overlay API:
+// addCircle / removeOverlay / clearOverlays); hooks.openVehicle(vehicle) is called when an officer
+// picks a tanker on the map or in the list (SLOT visit page: the visits work replaces it to open
+// the vehicle's visit; by default it shows the tracker's speed chart).
 
-import { addLiveValue, bucketFor, drawChart } from "/static/chart.js";
+import { ParkMap } from "/static/parkmap.js";
+import { TelemetryChart, addLiveValue, bucketFor, loadECharts } from "/static/chart.js";
 import { loadCard, renderCard, w as rw } from "/static/responsecard.js";
 import { initIndex, renderIndex } from "/static/risk.js";
 import {
@@ -18,8 +24,16 @@ const METRICS = {
   gps_tracker: ["speed_kmh", "lat", "lon", "battery_pct"],
 };
 
+// Vehicles' cargo and entry times change rarely; positions come live. Re-read the former this often.
+const VEHICLES_REFRESH_MS = 30000;
+
 const state = {
   me: null,
+  echarts: null,
+  map: null, // ParkMap
+  chartView: null, // TelemetryChart
+  site: null, // the site on the map
+  sites: [],
   gates: new Map(), // "site/gate" -> {site, gate_id, current}
   inspections: new Map(), // id -> inspection (normalised)
   open: new Set(), // inspection ids expanded
@@ -220,6 +234,8 @@ function onInspection(d) {
 
 // -- alerts ------------------------------------------------------------------------------------
 function renderAlerts() {
+  state.map?.setAlerts([...state.alerts.values()]);
+  renderVehicles();
   const box = document.getElementById("alerts");
   const open = [...state.alerts.values()].filter((a) => a.state !== "resolved")
     .sort((a, b) => (b.updated_at || "").localeCompare(a.updated_at || ""));
@@ -238,6 +254,8 @@ function renderAlerts() {
         el("strong", {}, a.rule), " ", el("span", { class: "alert-state" }, t(`alert_${a.state}`)),
         a.silenced ? el("span", { class: "muted" }, ` · ${t("silenced")}`) : null),
       el("p", {}, a.summary || `${a.device_id || ""} ${a.metric || ""} = ${a.value ?? ""}`),
+      a.plate || a.zone_id ? el("p", { class: "alert-where" }, a.plate ? el("span", { class: "plate-tag" }, a.plate) : null,
+        a.zone_id ? ` ${state.map?.zones.get(a.zone_id)?.name || a.zone_id}` : "") : null,
       el("p", { class: "muted" }, `${a.site || ""} · ${a.device_id || ""} · ${t("started")} ${fmtTime(a.started_at, true)}`,
         a.acknowledged_by ? ` · ${t("alert_acknowledged")}: ${a.acknowledged_by}` : ""),
       el("div", { class: "actions" },
@@ -354,11 +372,11 @@ async function loadChart() {
   c.end = new Date(Date.now() + c.bucketS * 1000);
   c.start = new Date(Date.now() - c.rangeS * 1000);
   const q = new URLSearchParams({ metric: c.metric, start: c.start.toISOString(), end: c.end.toISOString(), bucket: `${c.bucketS}s` });
-  const asked = `${c.device}/${c.metric}/${c.rangeS}`;
+  const asked = {}; // this load: a later one (another choice, or the same asked again) wins
   c.asked = asked;
   c.arrived = []; // live readings that come while the aggregates are read
   const data = await api(`/api/v1/devices/${encodeURIComponent(c.device)}/telemetry?${q}`);
-  if (c.asked !== asked) return; // another choice was made meanwhile
+  if (c.asked !== asked) return; // another load was started meanwhile
   c.buckets = data.buckets || [];
   // Those may already be in the last stored bucket: min and max stay right, its average may
   // count one twice until the next load.
@@ -371,12 +389,13 @@ async function loadChart() {
 
 function drawChartNow() {
   const c = state.chart;
-  drawChart(document.getElementById("chart"), { buckets: c.buckets, start: c.start, end: c.end, unit: `${c.metric} (${c.unit})`, emptyText: t("no_data") });
+  state.chartView?.draw({ buckets: c.buckets, start: c.start, end: c.end, unit: `${c.metric} (${c.unit})`, emptyText: t("no_data") });
 }
 
 function onTelemetry(r) {
   const known = state.latest.get(r.device_id);
   state.latest.set(r.device_id, { ts: r.ts, values: { ...known?.values, ...r.values } });
+  onPosition(r);
   const c = state.chart;
   if (r.device_id === c.device && r.values[c.metric] !== undefined && c.end) {
     if (new Date(r.ts) > c.end) {
@@ -423,6 +442,105 @@ async function loadDevices() {
   renderDevices();
 }
 
+// -- the park map and the tankers inside -------------------------------------------------------
+const hooks = {
+  // SLOT visit page: replaced by the visits work to open the vehicle's visit (timeline).
+  openVehicle(v) {
+    if (!v) return;
+    selectChartDevice(v.device_id);
+    if (state.chart.metric !== "speed_kmh" && state.devices.get(v.device_id)?.type === "gps_tracker") {
+      state.chart.metric = "speed_kmh";
+      document.getElementById("chart-metric").value = "speed_kmh";
+      loadChart();
+    }
+    document.getElementById("chart-h").scrollIntoView({ behavior: "smooth", block: "center" });
+  },
+};
+
+function onPosition(r) {
+  if (!state.map || r.site !== state.site) return;
+  const { lat, lon, speed_kmh: speed } = r.values;
+  if (lat === undefined || lon === undefined) return;
+  const device = state.devices.get(r.device_id);
+  if (device && device.type !== "gps_tracker") return;
+  const fields = { lat, lon, ts: r.ts };
+  if (speed !== undefined) fields.speed_kmh = speed;
+  if (device?.plate) fields.plate = device.plate;
+  if (state.map.moveVehicle(r.device_id, fields)) scheduleVehicles();
+}
+
+let vehiclesQueued = false;
+function scheduleVehicles() {
+  if (vehiclesQueued) return;
+  vehiclesQueued = true;
+  setTimeout(() => { vehiclesQueued = false; renderVehicles(); }, 500);
+}
+
+function renderVehicles() {
+  const body = document.getElementById("vehicles");
+  if (!state.map) return;
+  const alerting = state.map.alertDevices;
+  const vehicles = [...state.map.vehicles.values()].sort((a, b) => a.plate.localeCompare(b.plate));
+  document.getElementById("vehicle-count").textContent = String(vehicles.length);
+  body.replaceChildren(...vehicles.map((v) => {
+    const zone = state.map.zonesAt(v.lon, v.lat)[0];
+    const inside = v.entered_at ? state.map.fmtDuration((Date.now() - Date.parse(v.entered_at)) / 1000) : "—";
+    return el("tr", { class: `pickable ${alerting.has(v.device_id) ? "alerting" : ""}`, dataset: { vehicle: v.device_id, plate: v.plate },
+      onclick: () => hooks.openVehicle(v) },
+    el("td", { class: "plate" }, v.plate), el("td", {}, v.cargo?.un || "—"), el("td", {}, inside),
+    el("td", { class: zone ? `zone-${zone.kind}` : "" }, zone?.name || t("off_road")),
+    el("td", { class: "num" }, v.speed_kmh === undefined || v.speed_kmh === null ? "—" : `${Math.round(v.speed_kmh)}`));
+  }));
+  if (!vehicles.length) body.replaceChildren(el("tr", {}, el("td", { colspan: 5, class: "muted" }, t("no_vehicles"))));
+}
+
+async function loadVehicles() {
+  if (!state.map || !state.site) return;
+  const site = state.site;
+  const list = await api(`/api/v1/sites/${encodeURIComponent(site)}/vehicles`);
+  if (site !== state.site) return;
+  state.map.setVehicles(list);
+  renderVehicles();
+}
+
+function renderMapVersion() {
+  const version = state.map?.layout?.version;
+  document.getElementById("map-version").textContent = version ? `${t("layout_version")} ${version}` : "";
+}
+
+async function showSite(site) {
+  state.site = site;
+  document.getElementById("map-site").value = site;
+  const layout = await api(`/api/v1/sites/${encodeURIComponent(site)}/layout`);
+  if (site !== state.site) return;
+  state.map.setLayout(layout);
+  renderMapVersion();
+  state.map.setAlerts([...state.alerts.values()]);
+  await loadVehicles();
+}
+
+async function loadMap() {
+  const box = document.getElementById("park-map");
+  if (!state.echarts) {
+    box.replaceChildren(el("p", { class: "muted map-note" }, t("echarts_missing")));
+    return;
+  }
+  state.sites = await api("/api/v1/sites");
+  const select = document.getElementById("map-site");
+  select.replaceChildren(...state.sites.map((s) => el("option", { value: s.site }, s.site)));
+  if (!state.sites.length) {
+    box.replaceChildren(el("p", { class: "muted map-note" }, t("no_layout")));
+    return;
+  }
+  if (!state.map) {
+    state.map = new ParkMap(box, state.echarts, (k) => t(k));
+    state.map.onVehicle = (v) => hooks.openVehicle(v);
+    window.hazgate.map = state.map;
+  }
+  const site = state.sites.some((s) => s.site === state.site) ? state.site : state.sites[0].site;
+  await showSite(site);
+}
+
 // -- start -------------------------------------------------------------------------------------
 async function loadAll() {
   const [gates, inspections] = await Promise.all([api("/api/v1/gates"), api(`/api/v1/inspections?limit=${MAX_ROWS}`)]);
@@ -441,6 +559,7 @@ async function loadAll() {
   renderInspections();
   await Promise.all([loadAlerts(), loadDevices()]);
   await initIndex([...gates.map((g) => g.site), ...[...state.devices.values()].map((d) => d.site)].filter(Boolean));
+  await loadMap().catch((e) => document.getElementById("park-map").replaceChildren(el("p", { class: "muted map-note" }, e.message)));
 }
 
 function renderAll() {
@@ -452,11 +571,22 @@ function renderAll() {
   renderAlerts();
   renderDevices();
   renderIndex();
+  renderVehicles();
+  renderMapVersion();
+  state.map?.draw();
   if (state.chart.end) drawChartNow();
 }
 
 async function main() {
   setLang(currentLang());
+  window.hazgate = { map: null, chart: null, hooks };
+  state.echarts = await loadECharts();
+  if (state.echarts) {
+    state.chartView = new TelemetryChart(document.getElementById("chart"), state.echarts);
+    window.hazgate.chart = state.chartView;
+  } else {
+    document.getElementById("chart").replaceChildren(el("p", { class: "muted" }, t("echarts_missing")));
+  }
   state.me = await whoAmI();
   document.getElementById("who").textContent = `${state.me.user.name} (${state.me.user.role})`;
   const toggle = document.getElementById("lang-toggle");
@@ -471,8 +601,10 @@ async function main() {
   live(["inspections", "devices", "telemetry", "alerts"], {
     ready: loadAll, inspection: onInspection, device: onDevice, telemetry: onTelemetry, alert: onAlert,
   }, (s) => { indicator.dataset.state = s; indicator.dataset.i18n = s; indicator.textContent = t(s); });
+  document.getElementById("map-site").addEventListener("change", (e) => showSite(e.target.value));
   // Silent devices become silent by time passing, not by an event.
   setInterval(scheduleDevices, 15000);
+  setInterval(() => loadVehicles().catch(() => {}), VEHICLES_REFRESH_MS);
 }
 
 main();

@@ -52,7 +52,9 @@ class BenchError(HazgateError):
 
 def _evaluator_busy(conn: psycopg.Connection) -> bool:
     row = conn.execute(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 AND objid = %s AND granted",
+        # Advisory locks belong to a database: evaluators of other databases on the server do not count.
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 AND objid = %s AND granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         (EVALUATOR_LOCK_KEY,),
     ).fetchone()
     return bool(row and row[0])

@@ -92,7 +92,11 @@ def _broker_for(settings: Settings) -> Mosquitto:
 
 def sync_broker(settings: Settings) -> None:
     """Give the broker the accounts of the devices in the database (as `devices add` does)."""
-    accounts = LocalServices(settings).broker_accounts(ensure_secrets(settings.state_dir))
+    from hazgate.services.local import registered_device_accounts
+
+    # The devices of the database the benchmark runs on (HAZGATE_DATABASE_URL), not of the local default.
+    local = LocalServices(settings)
+    accounts = [local.service_account(ensure_secrets(settings.state_dir)), *registered_device_accounts(settings.db_url)]
     _broker_for(settings).write_auth(accounts)
     time.sleep(0.5)  # SIGHUP reload is asynchronous
 

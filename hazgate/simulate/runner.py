@@ -23,6 +23,7 @@ from devices.types import DeviceType
 from gateway.jt808.protocol import Version, make_location
 from hazgate.services.local import LocalServices, ensure_secrets
 from hazgate.settings import Settings
+from hazgate.simulate.drive import Fleet
 from hazgate.simulate.jt808_terminal import Terminal, TerminalError
 from hazgate.simulate.park import (
     ArrivalPlan,
@@ -31,7 +32,6 @@ from hazgate.simulate.park import (
     SimDevice,
     Tanker,
     gas_reading,
-    gps_reading,
     person_name,
     tank_reading,
 )
@@ -125,6 +125,7 @@ class Simulator:
         self.rng = random.Random(park.seed)
         self.plan = ArrivalPlan(park, park.seed) if park.sound_tankers and park.gates else None
         self.planned: list[PlannedArrival] = []  # every arrival started, in order
+        self.fleet = Fleet(park.seed, len(park.tankers))  # trackers drive the demo park's roads
         self.clients: dict[str, mqtt.Client] = {}
         self.seq: dict[str, int] = {}
         self.sent = 0
@@ -200,7 +201,7 @@ class Simulator:
     def tick(self, t: float) -> None:
         for tanker in self.park.tankers:
             self.send_reading(tanker.sensor, tank_reading(self.park, tanker, t, self.rng))
-            self.send_reading(tanker.gps, gps_reading(tanker, t, self.rng))
+            self.send_reading(tanker.gps, self.fleet.reading(tanker.index, t, self.rng))
         for detector in self.park.detectors:
             values = gas_reading(self.park, detector, t, self.rng)
             if values is not None:

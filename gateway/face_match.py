@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from checks import FaceEvidence, FaceProblem
 from gateway.faces import FaceAnalysis, FaceError, FaceSettings, analyze, check_liveness, distance
-from gateway.gate_visit import FaceInput
+from gateway.passage import FaceInput
 
 logger = logging.getLogger(__name__)
 

@@ -5,27 +5,26 @@ Runs on its own thread and queue, so decoding photos and matching faces never de
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any
 
 import psycopg
 from pydantic import ValidationError
 
+from gateway import gate_store
 from gateway.messages import InboundMessage
-from gateway.payloads import GATE_EVENT_ADAPTER, IMAGE_FIELDS
+from gateway.payloads import GATE_EVENT_ADAPTER, GateEvent
 from gateway.validate import KnownDevice, Rejection, RejectReason, excerpt
 from ingest.writer import write_rejections
 
 logger = logging.getLogger(__name__)
 
 Ack = Callable[[int, int], None]
-# Called with each newly stored event (a redelivery is not new), images included, and the
-# time.time() the message reached the gateway (decision latency is measured from it).
-OnEvent = Callable[[KnownDevice, dict[str, Any], float], None]
+# Called with each newly stored event as its typed model (a redelivery is not new), images
+# included, and the time.time() the message reached the gateway (decision latency is measured from it).
+OnEvent = Callable[[KnownDevice, GateEvent, float], None]
 RETRY_S = 1.0
 
 
@@ -88,11 +87,12 @@ class GateEventStore:
                 try:
                     self.on_event(device, new_event, msg.received_at)
                 except Exception:  # the pipeline must outlive one bad event; it is logged with its trace
-                    logger.exception("gate pipeline failed on event %s", new_event.get("event_id"))
+                    logger.exception("gate pipeline failed on event %s", new_event.event_id)
 
     def _store(
         self, conn: psycopg.Connection, msg: InboundMessage, device: KnownDevice, event: dict[str, object]
-    ) -> dict[str, Any] | None:
+    ) -> GateEvent | None:
+        """Parse the event into its model (once: it travels typed from here) and record it."""
         try:
             parsed = GATE_EVENT_ADAPTER.validate_python(event)
         except ValidationError as exc:
@@ -102,16 +102,8 @@ class GateEventStore:
             )
             write_rejections(conn, [rejection])
             return None
-        full = parsed.model_dump(mode="json")
-        body = {k: v for k, v in full.items() if k not in IMAGE_FIELDS}
-        body["has_image"] = any(full.get(k) for k in IMAGE_FIELDS)
-        cur = conn.execute(
-            "INSERT INTO gate_events (event_id, site, gate_id, device_id, type, ts, body)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
-            (parsed.event_id, device.site, device.gate_id, device.device_id, parsed.type, parsed.ts, json.dumps(body)),
-        )
-        if cur.rowcount == 0:
+        if not gate_store.store_event(conn, device, parsed):
             self.duplicates += 1
             return None
         self.stored += 1
-        return full
+        return parsed

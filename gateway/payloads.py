@@ -79,8 +79,16 @@ class WaybillEvent(_Event):
     waybill_no: str = Field(min_length=1, max_length=64)
 
 
-GateEvent = Annotated[PlateEvent | IdCardEvent | FaceEvent | WeightEvent | WaybillEvent, Field(discriminator="type")]
-GATE_EVENT_ADAPTER: TypeAdapter[PlateEvent | IdCardEvent | FaceEvent | WeightEvent | WaybillEvent] = TypeAdapter(
-    GateEvent
-)
-IMAGE_FIELDS = ("image_b64", "photo_b64", "frames_b64")
+# One gate event, parsed once at the boundary (gateway/gate_events.py) into its model by its
+# "type", and handed on as that model to the end (the passage, the face work, the record).
+GateEvent = PlateEvent | IdCardEvent | FaceEvent | WeightEvent | WaybillEvent
+GATE_EVENT_ADAPTER: TypeAdapter[GateEvent] = TypeAdapter(Annotated[GateEvent, Field(discriminator="type")])
+IMAGE_FIELDS = frozenset({"image_b64", "photo_b64", "frames_b64"})
+
+
+def stored_body(event: GateEvent) -> dict[str, object]:
+    """The event as recorded in ``gate_events``: everything but the image bytes (kept apart,
+    under the biometric retention), and whether it carried any."""
+    body: dict[str, object] = event.model_dump(mode="json", exclude=set(IMAGE_FIELDS))
+    body["has_image"] = any(getattr(event, name, None) for name in IMAGE_FIELDS)
+    return body

@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from api.auth import Principal, Role
 from api.deps import ApiError, Conn, require
+from gateway.gate_messages import barrier_command, barrier_payload, barrier_topic
 
 router = APIRouter(prefix="/api/v1/inspections", tags=["inspections"])
 Viewer = Annotated[Principal, Depends(require(Role.ADMIN, Role.OFFICER, Role.KIOSK))]
@@ -143,8 +144,8 @@ async def override_inspection(
             ),
         )
     gateway = request.app.state.gateway
-    if gateway is not None:
-        command = "open" if body.result == "pass" else "hold"
-        payload = json.dumps({"command": command, "inspection_id": str(inspection_id), "override_by": officer.name})
-        gateway.mqtt.publish(f"hazgate/v1/{found['site']}/gates/{found['gate_id']}/barrier", payload.encode(), qos=1)
+    command = barrier_command(body.result)
+    if gateway is not None and command is not None:
+        payload = barrier_payload(command, str(inspection_id), override_by=officer.name)
+        gateway.mqtt.publish(barrier_topic(found["site"], found["gate_id"]), payload, qos=1)
     return await _one(conn, inspection_id)

@@ -46,6 +46,9 @@ class CheckPolicy(BaseModel):
     gps_max_silence_s: float = Field(default=600.0, gt=0)
     # A registered person with no usable enrolled photo: officer review, or the ID-card photo alone.
     no_enrolled_photo: NoEnrolledPhoto = NoEnrolledPhoto.REVIEW
+    # A booked tanker may pass the entry gate this long before its slot starts or after it ends:
+    # the call from the waiting lot to the barrier, and a queue running late, take minutes.
+    booking_grace_s: float = Field(default=900.0, ge=0)
 
     @property
     def tz(self) -> timezone:

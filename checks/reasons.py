@@ -54,6 +54,13 @@ class ReasonCode(StrEnum):
     WEIGHT_BELOW_TARE = "weight_below_tare"
     # hazgate's own: a notice on a check that passes.
     DOCUMENT_EXPIRING_SOON = "document_expiring_soon"
+    # The stay (CONTRACT v1.1): blacklist and bookings at booking time and at the entry gate.
+    BLACKLISTED = "blacklisted"
+    BOOKING_MISSING = "booking_missing"
+    # The stay: the exit gate.
+    VISIT_NOT_FOUND = "visit_not_found"
+    LOAD_ABOVE_WAYBILL = "load_above_waybill"
+    WAYBILL_OPEN = "waybill_open"
 
 
 _R = ReasonCode
@@ -234,5 +241,31 @@ MESSAGES: dict[ReasonCode, tuple[str, str]] = {
     _R.DOCUMENT_EXPIRING_SOON: (
         "{doc_zh}将于{expires}到期（还有{days}天），请尽快办理。",
         "The {doc_en} expires on {expires} ({days} days left): arrange its renewal soon.",
+    ),
+    _R.BLACKLISTED: (
+        "{subject_zh}{subject}已被列入园区黑名单（至{until_zh}），原因：{why}。不得预约或入园，请联系园区安全管理部门。",
+        "The {subject_en} {subject} is on the park's blacklist until {until_en} ({why}): it may not book or enter. "
+        "Contact the park's safety office.",
+    ),
+    _R.BOOKING_MISSING: (
+        "车辆{plate}没有本时段已批准的入园预约。请承运企业预约入园，经批准后按预约时段前来。",
+        "Vehicle {plate} has no approved booking for this time: the carrier must book entry and come within "
+        "the approved slot.",
+    ),
+    _R.VISIT_NOT_FOUND: (
+        "车辆{plate}没有在园记录，不能按出园放行。请联系值班人员核实。",
+        "Vehicle {plate} has no record of being inside the park, so it cannot be let out: ask the duty officer "
+        "to check.",
+    ),
+    _R.LOAD_ABOVE_WAYBILL: (
+        "出园过磅净重{net_kg:g}千克，超过运单货物{quantity_kg:g}千克（允许误差{tolerance_kg:g}千克）。"
+        "请卸下多装的货物，或由装货企业更正运单后再出园。",
+        "The net load weighed at the exit, {net_kg:g} kg, is over the waybill's {quantity_kg:g} kg "
+        "(tolerance {tolerance_kg:g} kg): unload the excess, or have the loading enterprise correct the waybill.",
+    ),
+    _R.WAYBILL_OPEN: (
+        "运单{waybill_no}尚未闭合（装卸完成未确认）。请装卸企业确认装卸完成后再出园。",
+        "Waybill {waybill_no} is not closed (loading or unloading not confirmed): the enterprise must confirm it "
+        "before the vehicle leaves.",
     ),
 }

@@ -12,7 +12,8 @@ from checks.reasons import MESSAGES, ReasonCode
 
 
 class CheckCode(StrEnum):
-    """The 五必查 of CONTRACT.md, then hazgate's own checks."""
+    """The 五必查 of CONTRACT.md, then hazgate's own checks; then the stay's (v1.1): the entry
+    gate's blacklist and booking checks, and the exit gate's three."""
 
     VEHICLE_DOCUMENTS = "vehicle_documents"
     PERSONNEL = "personnel"
@@ -20,6 +21,11 @@ class CheckCode(StrEnum):
     WAYBILL_MATCH = "waybill_match"
     PERMITTED_MEDIA = "permitted_media"
     VEHICLE_STATUS = "vehicle_status"
+    BLACKLIST = "blacklist"
+    BOOKING = "booking"
+    VISIT_FOUND = "visit_found"
+    LOAD_WITHIN_LIMITS = "load_within_limits"
+    WAYBILL_CLOSED = "waybill_closed"
 
 
 class CheckStatus(StrEnum):

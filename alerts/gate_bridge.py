@@ -42,5 +42,5 @@ class GateAlertBridge:
                 update.failed_checks,
                 update.reasons,
             )
-        elif update.result == "pass":
+        elif update.result == "pass" and update.direction != "exit":  # an exit's pass is VehicleLeft (stays/)
             self.alerts.on_vehicle_entered(update.plate, update.site, update.at, update.gate_id, update.inspection_id)

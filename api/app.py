@@ -12,7 +12,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from alerts.gate_bridge import GateAlertBridge
 from alerts.service import AlertService
@@ -27,6 +27,8 @@ from gateway.service import GatewayService
 from hazgate import __version__
 from hazgate.mqtt_probe import probe_broker
 from hazgate.settings import Settings
+from stays.blacklist import DEFAULT_LOOKUP, BlacklistLookup
+from stays.departures import alert_hook
 
 
 async def database_health(pool: AsyncConnectionPool) -> dict[str, Any]:
@@ -84,18 +86,24 @@ def _offline_docs(app: FastAPI) -> None:
         )
 
 
-def create_app(settings: Settings, *, gateway: bool = False) -> FastAPI:
+def create_app(settings: Settings, *, gateway: bool = False, blacklist: BlacklistLookup = DEFAULT_LOOKUP) -> FastAPI:
     """The API; with gateway=True the MQTT gateway runs in the same process (role `all`)."""
     # check=: a connection broken by a database restart is replaced, not handed to a request.
     pool = AsyncConnectionPool(
         settings.db_url, open=False, min_size=1, max_size=10, check=AsyncConnectionPool.check_connection
     )
-    gateway_service = GatewayService(settings) if gateway else None
+    # The stay's routes (bookings, visits, the queue) share their transitions with the gate
+    # pipeline, which is synchronous: they run them on a small pool of their own, in a thread.
+    sync_pool = ConnectionPool(
+        settings.db_url, open=False, min_size=1, max_size=4, check=ConnectionPool.check_connection
+    )
+    gateway_service = GatewayService(settings, blacklist=blacklist) if gateway else None
     # Alerting (issue 5): rules run on the gateway's stored stream, so only beside a gateway.
     alert_service = AlertService(settings) if gateway_service is not None else None
     if alert_service is not None and gateway_service is not None:
         gateway_service.router.listeners.append(alert_service.on_stored)
         gateway_service.gate.listeners.append(GateAlertBridge(alert_service))
+        gateway_service.gate.departure_hook = alert_hook(alert_service)
     broadcaster = Broadcaster()
     relay = PgRelay(settings.db_url, broadcaster)
     # Pages' live feed (issue 6): decisions and statuses from the broker, telemetry from the gateway.
@@ -104,6 +112,7 @@ def create_app(settings: Settings, *, gateway: bool = False) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await pool.open(wait=False)
+        await asyncio.to_thread(sync_pool.open, False)
         relay.start()
         live.start()
         if alert_service is not None:
@@ -120,6 +129,7 @@ def create_app(settings: Settings, *, gateway: bool = False) -> FastAPI:
             await live.stop()
             await relay.stop()
             await pool.close()
+            await asyncio.to_thread(sync_pool.close)
 
     # docs_url/redoc_url off: FastAPI's default pages load Swagger UI from a CDN; ours serves
     # the copy that ships in the swagger-ui-py package (nothing is fetched at run time).
@@ -129,6 +139,9 @@ def create_app(settings: Settings, *, gateway: bool = False) -> FastAPI:
     app.state.pool = pool
     app.state.gateway = gateway_service
     app.state.alerts = alert_service
+    app.state.sync_pool = sync_pool
+    app.state.blacklist = blacklist
+    app.state.departure_hook = alert_hook(alert_service)
     app.state.broadcaster = broadcaster
     _error_handlers(app)
     for router in ROUTERS:

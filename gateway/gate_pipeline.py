@@ -19,20 +19,32 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from checks import DEFAULT_POLICY, CheckPolicy, Decision, FaceEvidence, evaluate
+from checks import DEFAULT_POLICY, CheckPolicy, CheckStatus, Decision, FaceEvidence
+from checks.booking import admitting
+from checks.entry import evaluate_entry
+from checks.exit_gate import evaluate_exit
+from checks.stay_facts import BookingFacts, Subjects
 from gateway import gate_store
 from gateway.face_work import FaceWork
 from gateway.faces import FaceSettings
 from gateway.gate_messages import barrier_command, barrier_payload, barrier_topic, decision_payload, decision_topic
-from gateway.passage import Passage, build_facts
+from gateway.passage import Direction, Passage, build_facts
 from gateway.payloads import GateEvent, IdCardEvent, PlateEvent
 from gateway.validate import KnownDevice
+from registry.identifiers import canonical_plate
 from registry.models import Role
+from stays import bookings, lifecycle
+from stays import queue as lot_queue
+from stays.blacklist import DEFAULT_LOOKUP, BlacklistLookup
+from stays.departures import AlertHook
+from stays.errors import StayError
 
 logger = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes, bool], None]  # topic, payload, retain
 QUEUE_MAX = 1000
+# Bookings whose slot ended unused are marked expired this often (also when they are read).
+EXPIRE_BOOKINGS_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,8 @@ class InspectionUpdate:
     reasons: tuple[str, ...]
     at: datetime
     final: bool
+    direction: str = "entry"
+    visit_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,9 +90,15 @@ class GatePipeline:
         visit_timeout_s: float,
         face_workers: int = 2,
         policy: CheckPolicy = DEFAULT_POLICY,
+        blacklist: BlacklistLookup = DEFAULT_LOOKUP,
     ) -> None:
         self.conninfo = conninfo
         self.policy = policy
+        # Where the blacklist is read (stays/blacklist.py), and where a stay's end goes for
+        # alert evaluation (stays/departures.py): set by whoever assembles the service.
+        self.blacklist = blacklist
+        self.departure_hook: AlertHook | None = None
+        self._bookings_expired_at = 0.0
         self.publish = publish
         self.faces = faces
         self.visit_timeout_s = visit_timeout_s
@@ -153,10 +173,20 @@ class GatePipeline:
     def _on_event(self, item: _Event) -> None:
         now = datetime.now(UTC)
         event = item.event
+        conn = self._db()
+        kind = gate_store.gate_kind(conn, item.device.site, item.device.gate_id or "")
+        if kind == gate_store.LOT:
+            self._at_lot(item, now)
+            return
         passage = self._passage_for(item.device, event, now)
+        if passage.direction is None and kind is not Direction.BOTH:
+            passage.direction = Direction(kind)
         if not passage.apply(event, item.received_at, now):
             return  # a duplicate changes nothing
-        conn = self._db()
+        if passage.direction is None and passage.plate is not None:
+            # A gate both ways: a tanker inside is leaving, any other is coming in.
+            inside = gate_store.is_inside(conn, passage.site, passage.plate.plate)
+            passage.direction = Direction.EXIT if inside else Direction.ENTRY
         for kind, role, image in passage.images(event):
             gate_store.keep_image(conn, str(event.event_id), passage.id, kind, role, image)
         if isinstance(event, IdCardEvent):
@@ -188,34 +218,111 @@ class GatePipeline:
         passage.timings.update({f"{item.role.value}_{k}": v for k, v in item.timings.items()})
         self._decide(passage, datetime.now(UTC))
 
+    # -- the waiting lot ----------------------------------------------------------------------
+    def _at_lot(self, item: _Event, now: datetime) -> None:
+        """A lot camera's plate read queues the tanker; a refusal is recorded with its reason."""
+        event, device = item.event, item.device
+        if not isinstance(event, PlateEvent):
+            return  # a lot has a plate camera only; other events are stored and need nothing more
+        topic = f"hazgate/v1/{device.site}/devices/{device.device_id}/event"
+        conn = self._db()
+        plate = canonical_plate(event.plate)
+        if event.confidence < self.policy.plate_min_confidence:
+            detail = f"plate read as {plate} with {event.confidence:.0%} confidence: not queued on a doubtful read"
+            gate_store.reject(conn, device, topic, "plate_low_confidence", detail)
+            return
+        try:
+            lot_queue.arrive(
+                conn,
+                site=device.site,
+                lot_id=device.gate_id or "",
+                plate=plate,
+                at=now,
+                source=f"camera {device.device_id}",
+                policy=self.policy,
+            )
+        except StayError as exc:
+            gate_store.reject(conn, device, topic, exc.code, f"{plate}: {exc.message}")
+
     # -- deciding ---------------------------------------------------------------------------
     def _decide(self, passage: Passage, now: datetime) -> Decision:
         conn = self._db()
         faces_running = bool(passage.faces_due())
-        decision = evaluate(build_facts(passage, gate_store.lookups(conn, passage)), now, self.policy)
+        direction = passage.direction or Direction.ENTRY
+        booking_facts = BookingFacts()
+        if direction is Direction.EXIT:
+            decision = evaluate_exit(gate_store.exit_facts(conn, passage), now, self.policy)
+        else:
+            facts = build_facts(passage, gate_store.lookups(conn, passage))
+            booking_facts = gate_store.booking_facts(
+                conn, passage.site, facts.plate.plate if facts.plate else None, now
+            )
+            listings = self.blacklist(conn, Subjects.at_gate(facts), now)
+            decision = evaluate_entry(facts, listings, booking_facts, now, self.policy)
         command = barrier_command(decision.result)
         if command is not None:
             passage.decided_at = passage.decided_at or now
         # Stored before it is published: whoever reacts to the decision can read the record.
         latency_ms = (time.time() - passage.last_event_at) * 1000
         gate_store.save_inspection(conn, passage, decision, latency_ms, now)
+        if command is not None and passage.plate is not None and passage.stay_result is not decision.result:
+            passage.stay_result = decision.result
+            passage.visit_id = self._stay(passage, direction, decision, booking_facts, now) or passage.visit_id
         message = decision_payload(
             inspection_id=str(passage.id),
             site=passage.site,
             gate_id=passage.gate_id,
             plate=passage.plate.plate if passage.plate else None,
-            direction="entry",
+            direction=direction.value,
             decision=decision,
             latency_ms=latency_ms,
             comparing_faces=faces_running,
             now=now,
+            visit_id=None if passage.visit_id is None else str(passage.visit_id),
         )
         self.publish(decision_topic(passage.site, passage.gate_id), message, True)
         if command is not None:
-            self.publish(barrier_topic(passage.site, passage.gate_id), barrier_payload(command, str(passage.id)), False)
+            barrier = barrier_payload(
+                command, str(passage.id), visit_id=None if passage.visit_id is None else str(passage.visit_id)
+            )
+            self.publish(barrier_topic(passage.site, passage.gate_id), barrier, False)
         self.decisions += 1
         self._notify(passage, decision, now, command is not None)
         return decision
+
+    def _stay(
+        self, passage: Passage, direction: Direction, decision: Decision, booking_facts: BookingFacts, now: datetime
+    ) -> uuid.UUID | None:
+        """A decided result changed: the tanker's stay follows (inside on an entry pass, closed on an exit pass)."""
+        assert passage.plate is not None
+        reasons = [r.code.value for c in decision.checks for r in c.reasons if r.status is CheckStatus.FAIL]
+        conn = self._db()
+        plate, result = passage.plate.plate, decision.result.value
+        if direction is Direction.EXIT:
+            return lifecycle.exit_decided(
+                conn,
+                site=passage.site,
+                gate_id=passage.gate_id,
+                plate=plate,
+                inspection_id=passage.id,
+                result=result,
+                at=now,
+                reasons=reasons,
+                hook=self.departure_hook,
+            )
+        booking = admitting(booking_facts, now, self.policy)
+        return lifecycle.entry_decided(
+            conn,
+            site=passage.site,
+            gate_id=passage.gate_id,
+            plate=plate,
+            inspection_id=passage.id,
+            result=result,
+            at=now,
+            reasons=reasons,
+            waybill_no=passage.waybill_no,
+            booking_id=None if booking is None else uuid.UUID(booking.id),
+        )
 
     def _notify(self, passage: Passage, decision: Decision, now: datetime, final: bool) -> None:
         update = InspectionUpdate(
@@ -228,6 +335,8 @@ class GatePipeline:
             reasons=tuple(r.code.value for c in decision.checks for r in c.reasons if r.status.value == "fail"),
             at=now,
             final=final,
+            direction=(passage.direction or Direction.ENTRY).value,
+            visit_id=None if passage.visit_id is None else str(passage.visit_id),
         )
         for listener in self.listeners:
             try:
@@ -246,6 +355,9 @@ class GatePipeline:
         for passage in list(self.passages.values()):
             if passage.updated_at and (now - passage.updated_at).total_seconds() > self.visit_timeout_s:
                 self._close(passage, "timeout")
+        if time.monotonic() - self._bookings_expired_at > EXPIRE_BOOKINGS_EVERY_S:
+            self._bookings_expired_at = time.monotonic()
+            bookings.expire(self._db(), now)
 
 
 __all__ = ["GatePipeline", "InspectionUpdate"]

@@ -13,10 +13,15 @@ from datetime import datetime
 import psycopg
 
 from checks import Decision, GpsTracker, OpenAlert, VehicleStatusFacts
-from gateway.passage import Lookups, Passage
+from checks.stay_facts import BookingFacts, ExitFacts, StayAtExit
+from gateway.passage import Direction, Lookups, Passage
 from gateway.payloads import GateEvent, stored_body
 from gateway.validate import KnownDevice
 from registry import store as registry_store
+from stays import store as stays_store
+from stays.models import VisitState
+
+LOT = "lot"  # what gate_kind says of a waiting lot's camera
 
 
 # -- events and images --------------------------------------------------------------------------
@@ -56,12 +61,12 @@ def save_inspection(
     checks = [c.model_dump(mode="json") for c in decision.checks]
     conn.execute(
         "INSERT INTO inspections (id, site, gate_id, plate, opened_at, updated_at, decided_at, result, checks,"
-        " missing, inputs, latency_ms, timings)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " missing, inputs, latency_ms, timings, direction)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (id) DO UPDATE SET plate = EXCLUDED.plate, updated_at = EXCLUDED.updated_at,"
         " decided_at = EXCLUDED.decided_at, result = EXCLUDED.result, checks = EXCLUDED.checks,"
         " missing = EXCLUDED.missing, inputs = EXCLUDED.inputs, latency_ms = EXCLUDED.latency_ms,"
-        " timings = EXCLUDED.timings",
+        " timings = EXCLUDED.timings, direction = EXCLUDED.direction",
         (
             passage.id,
             passage.site,
@@ -76,7 +81,16 @@ def save_inspection(
             json.dumps(passage.inputs_summary(), ensure_ascii=False),
             latency_ms,
             json.dumps(passage.timings),
+            (passage.direction or Direction.ENTRY).value,
         ),
+    )
+
+
+def reject(conn: psycopg.Connection, device: KnownDevice, topic: str, reason: str, detail: str) -> None:
+    """Record an input refused for a reason of the stay (a full lot, a tanker without a booking)."""
+    conn.execute(
+        "INSERT INTO rejected (source, topic, device_id, reason, detail) VALUES ('mqtt', %s, %s, %s, %s)",
+        (topic, device.device_id, reason, detail),
     )
 
 
@@ -128,3 +142,58 @@ def vehicle_status(conn: psycopg.Connection, plate: str) -> VehicleStatusFacts:
             OpenAlert(alert_id=r[0], device_id=r[1], metric=r[2] or "", value=r[3], started_at=r[4]) for r in rows
         )
     return VehicleStatusFacts(open_critical_alerts=alerts, gps_tracker=gps)
+
+
+# -- the stay: which way a gate lets tankers through, bookings, the stay at the exit ---------------
+def gate_kind(conn: psycopg.Connection, site: str, gate_id: str) -> Direction | str:
+    """A gate's direction (entry when never set), or ``LOT`` for a waiting lot's camera."""
+    row = conn.execute(
+        "SELECT (SELECT direction FROM gates WHERE site = %s AND gate_id = %s),"
+        " EXISTS (SELECT 1 FROM waiting_lots WHERE site = %s AND lot_id = %s)",
+        (site, gate_id, site, gate_id),
+    ).fetchone()
+    assert row is not None
+    if row[1]:
+        return LOT
+    return Direction(row[0]) if row[0] else Direction.ENTRY
+
+
+def is_inside(conn: psycopg.Connection, site: str, plate: str) -> bool:
+    visit = stays_store.open_visit(conn, site, plate)
+    return visit is not None and visit.state is VisitState.INSIDE
+
+
+def booking_facts(conn: psycopg.Connection, site: str, plate: str | None, now: datetime) -> BookingFacts:
+    if plate is None:
+        return BookingFacts()
+    return BookingFacts(
+        plate=plate,
+        required=stays_store.bookings_required(conn, site),
+        bookings=tuple(stays_store.plate_bookings(conn, site, plate, now)),
+    )
+
+
+def exit_facts(conn: psycopg.Connection, passage: Passage) -> ExitFacts:
+    """A tanker at an exit gate: its record, its stay inside, the stay's waybill, the weighbridge."""
+    plate = passage.plate
+    if plate is None:
+        return ExitFacts(gross_kg=passage.gross_kg)
+    found = registry_store.vehicle(conn, plate.plate)
+    visit = stays_store.open_visit(conn, passage.site, plate.plate)
+    stay = None
+    waybill = None
+    if visit is not None and visit.state is VisitState.INSIDE:
+        stay = StayAtExit(
+            visit_id=str(visit.id),
+            entered_at=visit.entered_at,
+            waybill_no=visit.waybill_no,
+            waybill_closed_at=visit.waybill_closed_at,
+        )
+        waybill = registry_store.waybill(conn, visit.waybill_no) if visit.waybill_no else None
+    return ExitFacts(
+        plate=plate,
+        vehicle=None if found is None else found[0],
+        visit=stay,
+        waybill=waybill,
+        gross_kg=passage.gross_kg,
+    )

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from checks import FaceEvidence, GateFacts, IdCardRead, PersonAtGate, PlateRead, VehicleStatusFacts
+from checks import CheckStatus, FaceEvidence, GateFacts, IdCardRead, PersonAtGate, PlateRead, VehicleStatusFacts
 from gateway.payloads import FaceEvent, GateEvent, IdCardEvent, PlateEvent, WaybillEvent, WeightEvent
 from registry.identifiers import canonical_plate
 from registry.models import Carrier, EnrolmentFlag, PersonRecord, Role, Vehicle, Waybill
@@ -91,6 +91,9 @@ class Passage:
     updated_at: datetime | None = None
     decided_at: datetime | None = None
     timings: dict[str, float] = field(default_factory=dict)  # face work, ms
+    # The decided result the tanker's stay last followed, and the stay (see stays/lifecycle.py).
+    stay_result: CheckStatus | None = None
+    visit_id: uuid.UUID | None = None
 
     def apply(self, event: GateEvent, received_at: float, ts: datetime) -> bool:
         """Take one event in; False when it changes nothing (a duplicate)."""

@@ -16,12 +16,15 @@ from gateway.router import Router
 from hazgate.settings import Settings
 from ingest.retention import RetentionJob
 from ingest.writer import TelemetryWriter
+from stays.blacklist import DEFAULT_LOOKUP, BlacklistLookup
 
 logger = logging.getLogger(__name__)
 
 
 class GatewayService:
-    def __init__(self, settings: Settings, *, client_id: str | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, client_id: str | None = None, blacklist: BlacklistLookup = DEFAULT_LOOKUP
+    ) -> None:
         self.settings = settings
         self.inbox: queue.Queue[InboundMessage] = queue.Queue(settings.ingest.queue_max)
         self.mqtt = MqttGateway(settings, self.inbox, client_id=client_id)
@@ -32,6 +35,7 @@ class GatewayService:
             visit_timeout_s=settings.gate.visit_timeout_s,
             face_workers=settings.gate.face_workers,
             policy=settings.gate.check_policy(),
+            blacklist=blacklist,
         )
         self.events = GateEventStore(settings.db_url, self.mqtt.ack, self.gate.on_event)
         self.router = Router(

@@ -281,10 +281,12 @@ def _serve_gateway(settings: Settings, *, alerts: bool = False) -> None:
     if alerts:
         from alerts.gate_bridge import GateAlertBridge
         from alerts.service import AlertService
+        from stays.departures import alert_hook
 
         alert_service = AlertService(settings)
         service.router.listeners.append(alert_service.on_stored)
         service.gate.listeners.append(GateAlertBridge(alert_service))
+        service.gate.departure_hook = alert_hook(alert_service)
         alert_service.start()
     service.start()
     if not service.mqtt.wait_connected(30):
@@ -514,6 +516,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("file")
     a.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_park, human=_park_human)
+
+    from stays.cli import add_stay_parsers
+
+    add_stay_parsers(sub)
 
     p = sub.add_parser("users", help="API users and their keys")
     usub = p.add_subparsers(dest="action", required=True)

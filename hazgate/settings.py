@@ -92,10 +92,23 @@ class GateSettings(BaseModel):
     # face is compared with the ID-card photo alone, and "review" sends them to an officer
     # ("id_card_photo": that comparison decides). See docs/gate.md.
     no_enrolled_photo: NoEnrolledPhoto = NoEnrolledPhoto.REVIEW
+    # The weighed net load may exceed the waybill quantity by the larger of these, at the entry
+    # (an officer looks) and at the exit (the barrier holds): weighbridges read to about 0.1 %,
+    # product densities and filling meters vary by a percent or two.
+    load_tolerance_fraction: float = Field(0.02, ge=0, le=0.5)
+    load_tolerance_min_kg: float = Field(200.0, ge=0)
+    # A booked tanker may pass the entry gate this long before its slot or after it (the call
+    # from the waiting lot to the barrier, a queue running late).
+    booking_grace_s: float = Field(900.0, ge=0)
 
     def check_policy(self) -> CheckPolicy:
         """The checks' limits for this gate (the defaults, with this section's choices)."""
-        return CheckPolicy(no_enrolled_photo=self.no_enrolled_photo)
+        return CheckPolicy(
+            no_enrolled_photo=self.no_enrolled_photo,
+            weight_tolerance_fraction=self.load_tolerance_fraction,
+            weight_tolerance_min_kg=self.load_tolerance_min_kg,
+            booking_grace_s=self.booking_grace_s,
+        )
 
 
 class Jt808Settings(BaseModel):

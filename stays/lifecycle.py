@@ -12,7 +12,9 @@ from datetime import datetime
 
 import psycopg
 
-from checks.stay_facts import BookingState
+from checks import CheckPolicy
+from checks.booking import admitting
+from checks.stay_facts import BookingFacts, BookingState
 from stays import departures, store
 from stays.errors import Conflict, Invalid, NotFound
 from stays.models import Visit, VisitState
@@ -41,6 +43,7 @@ def entry_decided(
     waybill_no: str | None,
     booking_id: uuid.UUID | None,
     reasons: Sequence[str] = (),
+    by: str | None = None,
 ) -> uuid.UUID | None:
     """An entry decision (a change of its result): on the timeline, and on ``pass`` the stay is
     inside (a tanker that came straight to the gate gets its stay now). Returns the stay's id."""
@@ -48,7 +51,14 @@ def entry_decided(
         visit = store.open_visit(conn, site, plate, lock=True)
         if visit is not None and visit.state is VisitState.INSIDE:
             return visit.id  # already inside: a decision repeated, or an override of one that let it in
-        detail = {"inspection_id": str(inspection_id), "gate_id": gate_id, "result": result, "reasons": list(reasons)}
+        detail: dict[str, object] = {
+            "inspection_id": str(inspection_id),
+            "gate_id": gate_id,
+            "result": result,
+            "reasons": list(reasons),
+        }
+        if by is not None:
+            detail["override_by"] = by
         if result != "pass":
             if visit is not None:
                 store.add_timeline(conn, visit.id, at, "entry_inspection", detail)
@@ -74,6 +84,52 @@ def entry_decided(
         store.add_timeline(conn, visit_id, at, "entered", {"gate_id": gate_id, "inspection_id": str(inspection_id)})
         _mark_booking_used(conn, booking_id, at)
         return visit_id
+
+
+def inspection_overridden(
+    conn: psycopg.Connection,
+    *,
+    site: str,
+    gate_id: str,
+    plate: str | None,
+    direction: str,
+    inspection_id: uuid.UUID,
+    result: str,
+    waybill_no: str | None,
+    by: str,
+    at: datetime,
+    hook: departures.AlertHook | None,
+    policy: CheckPolicy,
+) -> uuid.UUID | None:
+    """An officer decided instead of the gate: the stay follows as it would the gate's decision."""
+    if plate is None:
+        return None
+    if direction == "exit":
+        return exit_decided(
+            conn,
+            site=site,
+            gate_id=gate_id,
+            plate=plate,
+            inspection_id=inspection_id,
+            result=result,
+            at=at,
+            hook=hook,
+            by=by,
+        )
+    found = BookingFacts(plate=plate, bookings=tuple(store.plate_bookings(conn, site, plate, at)))
+    booking = admitting(found, at, policy)
+    return entry_decided(
+        conn,
+        site=site,
+        gate_id=gate_id,
+        plate=plate,
+        inspection_id=inspection_id,
+        result=result,
+        at=at,
+        waybill_no=waybill_no,
+        booking_id=None if booking is None else uuid.UUID(booking.id),
+        by=by,
+    )
 
 
 def add_booking_history(conn: psycopg.Connection, visit_id: uuid.UUID, booking_id: uuid.UUID) -> None:
@@ -107,7 +163,12 @@ def exit_decided(
         visit = store.open_visit(conn, site, plate, lock=True)
         if visit is None or visit.state is not VisitState.INSIDE:
             return None
-        detail = {"inspection_id": str(inspection_id), "gate_id": gate_id, "result": result, "reasons": list(reasons)}
+        detail: dict[str, object] = {
+            "inspection_id": str(inspection_id),
+            "gate_id": gate_id,
+            "result": result,
+            "reasons": list(reasons),
+        }
         if by is not None:
             detail["override_by"] = by
         store.add_timeline(conn, visit.id, at, "exit_inspection", detail)

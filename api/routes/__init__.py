@@ -8,6 +8,7 @@ from api.routes import (
     alerts,
     auth,
     blacklist,
+    bookings,
     devices,
     images,
     index,
@@ -15,12 +16,14 @@ from api.routes import (
     live,
     overview,
     park,
+    queue,
     rejected,
     response,
     rules,
     silences,
     subscriptions,
     users,
+    visits,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -45,4 +48,8 @@ ROUTERS: list[APIRouter] = [
     index.router,
     # the park's layout and the vehicles on it (issue 11)
     park.router,
+    # the tanker's whole stay (issue 11)
+    bookings.router,
+    visits.router,
+    queue.router,
 ]

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
+from api import sync_db
 from api.auth import Principal, Role
 from api.deps import ApiError, Conn, require
 from gateway.gate_messages import barrier_command, barrier_payload, barrier_topic
+from stays import lifecycle
 
 router = APIRouter(prefix="/api/v1/inspections", tags=["inspections"])
 Viewer = Annotated[Principal, Depends(require(Role.ADMIN, Role.OFFICER, Role.KIOSK))]
@@ -20,7 +23,7 @@ Officer = Annotated[Principal, Depends(require(Role.ADMIN, Role.OFFICER))]
 
 COLUMNS = (
     "id, site, gate_id, plate, opened_at, updated_at, decided_at, closed_at, close_reason, result, checks, missing,"
-    " inputs, latency_ms, timings, override_result, override_by, override_reason, override_at"
+    " inputs, latency_ms, timings, override_result, override_by, override_reason, override_at, direction"
 )
 
 
@@ -60,6 +63,7 @@ class InspectionOut(BaseModel):
     override_by: str | None
     override_reason: str | None
     override_at: datetime | None
+    direction: str = Field(description="entry or exit")
 
 
 class OverrideIn(BaseModel):
@@ -143,6 +147,24 @@ async def override_inspection(
                 json.dumps({"from": found["result"], "to": body.result, "reason": body.reason}, ensure_ascii=False),
             ),
         )
+    # The stay follows the officer's decision as it would the gate's (inside on an entry pass,
+    # closed on an exit pass); committed on its own connection, before the barrier moves.
+    stay = partial(
+        lifecycle.inspection_overridden,
+        site=found["site"],
+        gate_id=found["gate_id"],
+        plate=found["plate"],
+        direction=found["direction"],
+        inspection_id=inspection_id,
+        result=body.result,
+        waybill_no=(found["inputs"] or {}).get("waybill_no"),
+        by=officer.name,
+        at=sync_db.now(),
+        hook=sync_db.departure_hook(request),
+        policy=sync_db.policy(request),
+    )
+    await conn.commit()
+    await sync_db.run(request, stay)
     gateway = request.app.state.gateway
     command = barrier_command(body.result)
     if gateway is not None and command is not None:

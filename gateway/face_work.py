@@ -79,6 +79,8 @@ class FaceWork:
             done(self.problem("face analysis failed; look at the camera again"), {})
 
         def compared(job: Future[tuple[FaceEvidence, dict[str, float]]]) -> None:
+            if job.cancelled():
+                return  # shutting down
             exc = job.exception()
             if exc is not None:
                 failed(exc)
@@ -87,6 +89,8 @@ class FaceWork:
 
         def card_analysed(card_done: Future[CardResult]) -> None:
             # Runs when the card photo is analysed; the comparison then goes to the pool.
+            if card_done.cancelled():
+                return  # shutting down
             card_error = card_done.exception()
             if card_error is not None:
                 failed(card_error)

@@ -89,6 +89,16 @@ async def kiosk(site: str, gate_id: str, person: Person) -> Response:
     return _page("kiosk.html")
 
 
+@router.get("/visits/{visit_id}")
+async def visit_page(visit_id: str, person: Person) -> Response:
+    """One tanker's stay with its timeline (officers and admins)."""
+    if person is None:
+        return _to_login(f"/visits/{visit_id}")
+    if person.role not in (Role.ADMIN, Role.OFFICER):
+        return _page("forbidden.html")
+    return _page("visit.html")
+
+
 @router.get("/login")
 async def login_page() -> Response:
     return _page("login.html")

@@ -96,6 +96,7 @@ class QueueEntry(Record):
 
     position: int
     visit_id: uuid.UUID
+    site: str
     plate: str
     lot_id: str | None
     queued_at: datetime

@@ -100,7 +100,7 @@ def arrive(
 
 
 def waiting(
-    conn: psycopg.Connection, site: str, lot_id: str | None, now: datetime, policy: CheckPolicy
+    conn: psycopg.Connection, site: str | None, lot_id: str | None, now: datetime, policy: CheckPolicy
 ) -> list[QueueEntry]:
     return store.queue_entries(store.queue(conn, site, lot_id), now, policy.booking_grace_s)
 

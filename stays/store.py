@@ -299,24 +299,27 @@ def timeline(conn: psycopg.Connection, visit_id: uuid.UUID) -> list[TimelineEntr
     return [TimelineEntry.model_validate(r) for r in rows]
 
 
-def queue(conn: psycopg.Connection, site: str, lot_id: str | None) -> list[dict[str, Any]]:
-    """Queued stays of a site (or one lot), first come first."""
+def queue(conn: psycopg.Connection, site: str | None, lot_id: str | None) -> list[dict[str, Any]]:
+    """Queued stays of a site (or one lot; or every site), first come first."""
     return _rows(
         conn,
-        "SELECT v.id AS visit_id, v.plate, v.lot_id, v.queued_at, v.booking_id, b.slot_start, b.slot_end,"
+        "SELECT v.id AS visit_id, v.site, v.plate, v.lot_id, v.queued_at, v.booking_id, b.slot_start, b.slot_end,"
         " v.called_at, v.called_gate FROM visits v LEFT JOIN bookings b ON b.id = v.booking_id"
-        " WHERE v.site = %(site)s AND v.state = 'queued' AND (%(lot)s::text IS NULL OR v.lot_id = %(lot)s)"
-        " ORDER BY v.queued_at, v.created_at",
+        " WHERE (%(site)s::text IS NULL OR v.site = %(site)s) AND v.state = 'queued'"
+        " AND (%(lot)s::text IS NULL OR v.lot_id = %(lot)s) ORDER BY v.queued_at, v.created_at",
         {"site": site, "lot": lot_id},
     )
 
 
 def queue_entries(rows: list[dict[str, Any]], now: datetime, grace_s: float) -> list[QueueEntry]:
     out = []
-    for n, row in enumerate(rows, start=1):
+    counts: dict[tuple[str, str | None], int] = {}
+    for row in rows:
+        key = (row["site"], row["lot_id"])
+        counts[key] = counts.get(key, 0) + 1  # the place in its own lot's line
         start = row["slot_start"]
         eligible = start is None or start.timestamp() - grace_s <= now.timestamp()
-        out.append(QueueEntry(position=n, eligible=eligible, **row))
+        out.append(QueueEntry(position=counts[key], eligible=eligible, **row))
     return out
 
 

@@ -23,7 +23,7 @@ NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
 class QueueOut(BaseModel):
-    site: str
+    site: str | None = Field(description="the site asked for; null: every site")
     lots: list[Lot]
     waiting: list[QueueEntry]
 
@@ -41,10 +41,12 @@ class CallIn(BaseModel):
 
 
 @router.get("", response_model=QueueOut)
-async def get_queue(principal: Viewer, request: Request, site: str, lot: str | None = None) -> QueueOut:
-    """Who waits in the site's lots, in the order they will be called (the kiosk: its own site)."""
-    if principal.role is Role.KIOSK and site != principal.site:
-        raise ApiError(403, "forbidden", "a kiosk sees only its own site's queue")
+async def get_queue(principal: Viewer, request: Request, site: str | None = None, lot: str | None = None) -> QueueOut:
+    """Who waits in the lots, in the order they will be called (the kiosk: its own site's)."""
+    if principal.role is Role.KIOSK:
+        if site is not None and site != principal.site:
+            raise ApiError(403, "forbidden", "a kiosk sees only its own site's queue")
+        site = principal.site
 
     def work(conn: psycopg.Connection) -> QueueOut:
         waiting = queue.waiting(conn, site, lot, sync_db.now(), sync_db.policy(request))

@@ -3,13 +3,14 @@
 //
 // For other panels: window.hazgate = {map, chart, hooks}. map is the ParkMap (overlay API:
 // addCircle / removeOverlay / clearOverlays); hooks.openVehicle(vehicle) is called when an officer
-// picks a tanker on the map or in the list (SLOT visit page: the visits work replaces it to open
-// the vehicle's visit; by default it shows the tracker's speed chart).
+// picks a tanker on the map or in the list: it opens the vehicle's visit page (its stay's
+// timeline), or, for a tanker without an open stay, shows the tracker's speed chart.
 
 import { ParkMap } from "/static/parkmap.js";
 import { TelemetryChart, addLiveValue, bucketFor, loadECharts } from "/static/chart.js";
 import { loadCard, renderCard, w as rw } from "/static/responsecard.js";
 import { initIndex, renderIndex } from "/static/risk.js";
+import { mountStay, refresh as refreshStay, renderStay } from "/static/stays.js";
 import {
   FIVE_CHECKS, api, clock, currentLang, el, fmtTime, live, logout, said, setLang, t, whoAmI,
 } from "/static/common.js";
@@ -216,6 +217,7 @@ function renderInspections() {
 }
 
 function onInspection(d) {
+  if (d.result !== "pending") refreshStay(); // a tanker may have entered or left
   const insp = fromDecision(d);
   const key = `${insp.site}/${insp.gate_id}`;
   const gate = state.gates.get(key) || { site: insp.site, gate_id: insp.gate_id };
@@ -443,17 +445,26 @@ async function loadDevices() {
 }
 
 // -- the park map and the tankers inside -------------------------------------------------------
+function showTrackerChart(v) {
+  selectChartDevice(v.device_id);
+  if (state.chart.metric !== "speed_kmh" && state.devices.get(v.device_id)?.type === "gps_tracker") {
+    state.chart.metric = "speed_kmh";
+    document.getElementById("chart-metric").value = "speed_kmh";
+    loadChart();
+  }
+  document.getElementById("chart-h").scrollIntoView({ behavior: "smooth", block: "center" });
+}
+
 const hooks = {
-  // SLOT visit page: replaced by the visits work to open the vehicle's visit (timeline).
-  openVehicle(v) {
+  // The vehicle's open stay, on its own page; without one, its tracker's speed.
+  async openVehicle(v) {
     if (!v) return;
-    selectChartDevice(v.device_id);
-    if (state.chart.metric !== "speed_kmh" && state.devices.get(v.device_id)?.type === "gps_tracker") {
-      state.chart.metric = "speed_kmh";
-      document.getElementById("chart-metric").value = "speed_kmh";
-      loadChart();
-    }
-    document.getElementById("chart-h").scrollIntoView({ behavior: "smooth", block: "center" });
+    const site = v.site || state.site;
+    const q = new URLSearchParams({ plate: v.plate || "", limit: "1", ...(site ? { site } : {}) });
+    const stays = v.plate ? await api(`/api/v1/visits?${q}`).catch(() => []) : [];
+    const open = stays.find((s) => s.state !== "closed");
+    if (open) location.assign(`/visits/${open.id}`);
+    else showTrackerChart(v);
   },
 };
 
@@ -574,6 +585,7 @@ function renderAll() {
   renderVehicles();
   renderMapVersion();
   state.map?.draw();
+  renderStay();
   if (state.chart.end) drawChartNow();
 }
 
@@ -589,6 +601,7 @@ async function main() {
   }
   state.me = await whoAmI();
   document.getElementById("who").textContent = `${state.me.user.name} (${state.me.user.role})`;
+  mountStay(state.me);
   const toggle = document.getElementById("lang-toggle");
   const label = () => { toggle.textContent = currentLang() === "zh" ? "English" : "中文"; };
   label();

@@ -1,6 +1,7 @@
 // The gate kiosk: Chinese first, English beneath; each of the five checks as it completes, and
 // on failure exactly what the driver must do. Fed by the live stream of its own gate only.
 
+import "/static/stay-words.js";
 import { FIVE_CHECKS, WORDS, api, clock, el, live, whoAmI } from "/static/common.js";
 
 const [, , site, gateId] = location.pathname.split("/").map(decodeURIComponent);
@@ -23,7 +24,9 @@ function render() {
   const verdict = document.getElementById("k-verdict");
   document.getElementById("k-plate").textContent = current?.plate || "—";
   document.getElementById("k-faces").hidden = !current?.comparing_faces;
-  checks.replaceChildren(...FIVE_CHECKS.map((code, i) => {
+  // An exit gate shows its own three checks (visit found, load, waybill closed).
+  const codes = current?.direction === "exit" ? current.checks.map((c) => c.code) : FIVE_CHECKS;
+  checks.replaceChildren(...codes.map((code, i) => {
     const check = current?.checks.find((c) => c.code === code);
     const status = current ? check?.status || "pending" : "idle";
     return el("li", { class: `k-check ${status}`, dataset: { check: code, status } },
@@ -58,8 +61,26 @@ function render() {
 
 function onInspection(d) {
   if (d.site !== site || d.gate_id !== gateId) return;
-  current = { plate: d.plate, result: d.result, checks: d.checks, missing: d.missing || [], comparing_faces: d.comparing_faces };
+  current = {
+    plate: d.plate, result: d.result, checks: d.checks, missing: d.missing || [], comparing_faces: d.comparing_faces,
+    direction: d.direction,
+  };
   render();
+}
+
+// The tankers the park called from the waiting lot to this gate.
+const CALLED_POLL_MS = 10000;
+async function showCalled() {
+  const box = document.getElementById("k-called");
+  try {
+    const queue = await api(`/api/v1/queue?site=${encodeURIComponent(site)}`);
+    const plates = queue.waiting.filter((w) => w.called_at && (!w.called_gate || w.called_gate === gateId)).map((w) => w.plate);
+    box.hidden = !plates.length;
+    box.replaceChildren(el("span", { class: "zh" }, `${zh("kiosk_called")}：${plates.join("、")}`),
+      el("span", { class: "en" }, `${en("kiosk_called")}: ${plates.join(", ")}`));
+  } catch {
+    box.hidden = true;
+  }
 }
 
 async function loadCurrent() {
@@ -68,7 +89,7 @@ async function loadCurrent() {
   const record = gate?.current;
   if (record && record.result !== "pass") {
     current = { plate: record.plate, result: record.effective_result, checks: record.checks,
-      missing: gate.missing_prompts, comparing_faces: false };
+      missing: gate.missing_prompts, comparing_faces: false, direction: record.direction };
   }
   render();
 }
@@ -81,6 +102,8 @@ async function main() {
   const indicator = document.getElementById("k-live");
   live(["inspections"], { ready: loadCurrent, inspection: onInspection }, (s) => { indicator.dataset.state = s; },
     { site, gate: gateId });
+  showCalled();
+  setInterval(showCalled, CALLED_POLL_MS);
 }
 
 main();

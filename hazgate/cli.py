@@ -347,7 +347,12 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
         if args.registry_only:
             return {"registry": str(out), "vehicles": len(park.tankers)}
     say(f"park {park.site}: {len(park.gates)} gates, {len(park.tankers)} tankers, {len(park.detectors)} gas detectors")
-    passwords = ensure_devices(settings, park)
+    stays = None
+    if args.stays:
+        from hazgate.simulate.stays import StayRunner
+
+        stays = StayRunner.for_park(settings, park)
+    passwords = ensure_devices(settings, park, stays.devices if stays else None)
     phones = ensure_jt808(settings, park, min(args.jt808, len(park.tankers))) if args.jt808 else {}
     if phones:
         say(f"{len(phones)} GPS trackers speak JT/T 808 to {settings.jt808.host}:{settings.jt808.port}")
@@ -360,6 +365,8 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
         photos=photos,
         jt808_phones=phones,
     )
+    if stays is not None:
+        stays.attach(sim)
     try:
         return sim.run(args.duration_s)
     except KeyboardInterrupt:
@@ -551,6 +558,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         metavar="N",
         help="the GPS trackers of N tankers speak JT/T 808 over TCP (HAZGATE_JT808__PORT) instead of MQTT",
+    )
+    p.add_argument(
+        "--stays",
+        action="store_true",
+        help="whole stays instead of lone gate arrivals: book, queue, enter, drive, fill, leave by the exit gate",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_simulate)

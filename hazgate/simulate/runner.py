@@ -12,7 +12,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -37,6 +37,9 @@ from hazgate.simulate.park import (
 )
 from hazgate.simulate.photos import CrewPhotos, cast, default_faces_dir
 
+if TYPE_CHECKING:
+    from hazgate.simulate.stays import StayRunner
+
 __all__ = ["Simulator", "assign_photos", "default_faces_dir", "ensure_devices", "register_devices", "say"]
 
 
@@ -49,12 +52,14 @@ def assign_photos(park: Park, faces_dir: Path) -> CrewPhotos:
     return cast([p for t in park.tankers for p in (t.driver_id, t.escort_id)], faces_dir)
 
 
-def register_devices(conn: psycopg.Connection, park: Park, known: dict[str, str]) -> dict[str, str]:
+def register_devices(
+    conn: psycopg.Connection, park: Park, known: dict[str, str], extra: list[SimDevice] | None = None
+) -> dict[str, str]:
     """Register the park's devices not registered yet (or whose password is not in ``known``);
     returns ``known`` with their passwords added. The caller tells the broker."""
     known = dict(known)
     registered = {r[0] for r in conn.execute("SELECT device_id FROM devices WHERE site = %s", (park.site,))}
-    for device in park.devices:
+    for device in park.devices + (extra or []):
         if device.device_id in known and device.device_id in registered:
             continue
         if device.device_id in registered:
@@ -64,12 +69,12 @@ def register_devices(conn: psycopg.Connection, park: Park, known: dict[str, str]
     return known
 
 
-def ensure_devices(settings: Settings, park: Park) -> dict[str, str]:
-    """Register the park's devices once; their passwords are kept in the state dir."""
+def ensure_devices(settings: Settings, park: Park, extra: list[SimDevice] | None = None) -> dict[str, str]:
+    """Register the park's devices (and ``extra`` ones) once; their passwords are kept in the state dir."""
     path = settings.state_dir / "simulator" / f"{park.site}-devices.json"
     known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     with psycopg.connect(settings.db_url) as conn:
-        known = register_devices(conn, park, known)
+        known = register_devices(conn, park, known, extra)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(known))
     path.chmod(0o600)
@@ -131,6 +136,8 @@ class Simulator:
         self.sent = 0
         self.arrivals = 0
         self.stop = threading.Event()
+        # Whole stays (`--stays`, hazgate/simulate/stays.py): set before run() to drive them.
+        self.stays: StayRunner | None = None
 
     def topic(self, device: SimDevice, kind: str) -> str:
         return f"hazgate/v1/{device.site}/devices/{device.device_id}/{kind}"
@@ -144,7 +151,7 @@ class Simulator:
             self.terminals[device_id] = Terminal(
                 host, self.settings.jt808.port, phone, version, plate=device.plate or ""
             )
-        for device in self.park.devices:
+        for device in self.park.devices + (self.stays.devices if self.stays else []):
             if device.device_id in self.terminals:
                 continue
             client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device.device_id)
@@ -164,8 +171,9 @@ class Simulator:
                 if terminal.authenticated:
                     terminal.logout()
             terminal.close()
+        devices = self.park.devices + (self.stays.devices if self.stays else [])
         for device_id, client in self.clients.items():
-            device = next(d for d in self.park.devices if d.device_id == device_id)
+            device = next(d for d in devices if d.device_id == device_id)
             client.publish(self.topic(device, "status"), json.dumps({"state": "offline"}), qos=1, retain=True)
             client.disconnect()
             client.loop_stop()
@@ -201,7 +209,8 @@ class Simulator:
     def tick(self, t: float) -> None:
         for tanker in self.park.tankers:
             self.send_reading(tanker.sensor, tank_reading(self.park, tanker, t, self.rng))
-            self.send_reading(tanker.gps, self.fleet.reading(tanker.index, t, self.rng))
+            staying = self.stays.gps(tanker, self.rng) if self.stays else None
+            self.send_reading(tanker.gps, staying or self.fleet.reading(tanker.index, t, self.rng))
         for detector in self.park.detectors:
             values = gas_reading(self.park, detector, t, self.rng)
             if values is not None:
@@ -265,7 +274,10 @@ class Simulator:
                 if duration_s is not None and t >= duration_s:
                     break
                 self.tick(t)
-                if self.plan is not None and t >= next_arrival:
+                if self.stays is not None and t >= next_arrival:
+                    self.stays.start_next()
+                    next_arrival = t + self.arrival_every_s * self.rng.uniform(0.7, 1.3)
+                elif self.plan is not None and t >= next_arrival:
                     planned = self.plan.next()
                     self.planned.append(planned)
                     if planned.trouble is not None:
@@ -273,7 +285,8 @@ class Simulator:
                     threading.Thread(target=self.arrival, args=(planned,), daemon=True).start()
                     next_arrival = t + self.arrival_every_s * self.rng.uniform(0.7, 1.3)
                 if t >= next_report:
-                    say(f"{t:.0f} s: {self.sent} readings, {self.arrivals} gate arrivals")
+                    stays = f", {self.stays.stays} whole stays" if self.stays else ""
+                    say(f"{t:.0f} s: {self.sent} readings, {self.arrivals} gate arrivals{stays}")
                     next_report = t + 10
                 self.stop.wait(max(0.0, self.interval_s - (time.monotonic() - started - t)))
         finally:
@@ -283,6 +296,7 @@ class Simulator:
             "arrivals": self.arrivals,
             "jt808_terminals": len(self.terminals),
             "seconds": round(time.monotonic() - started, 1),
+            **({"stays": self.stays.stays} if self.stays else {}),
         }
 
 

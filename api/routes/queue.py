@@ -55,7 +55,7 @@ async def get_queue(principal: Viewer, request: Request, site: str | None = None
     return await sync_db.run(request, work)
 
 
-@router.post("/arrivals", response_model=Visit, status_code=201, responses=errors(409))
+@router.post("/arrivals", response_model=Visit, status_code=201, responses=errors(404, 409))
 async def arrive(body: ArrivalIn, staff: Staff, request: Request) -> Visit:
     """A tanker arrived at the lot (as the lot's plate camera reports): queued, its stay begins."""
     work = partial(

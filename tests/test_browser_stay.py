@@ -32,6 +32,8 @@ def test_the_officer_sees_a_tanker_s_visit_close_on_its_page(page_for, make_user
     register(crew)
     park.entry.arrive(crew, gross_kg=15100.0)
     assert park.entry.kiosk.final_decision(crew.plate, timeout_s=90)["result"] == "pass"
+    expect(page.locator("#queue-slot")).to_be_visible()
+    expect(page.locator("#queue")).not_to_contain_text("null")
     inside = page.locator(f'#visits-inside [data-plate="{crew.plate}"]')
     expect(inside).to_be_visible(timeout=ARRIVAL_MS)
     inside.locator("a.visit-link").click()

@@ -25,8 +25,8 @@ function renderQueue(box) {
   const buttons = canCall ? sites.map((site) => el("button", { type: "button", class: "call-next", dataset: { site },
     onclick: async () => { await api("/api/v1/queue/call", { method: "POST", body: { site } }).catch(() => {}); refresh(); } },
   `${t("call_next")} (${site})`)) : [];
-  box.replaceChildren(rows.length ? el("ol", { class: "queue" }, rows) : el("p", { class: "muted" }, t("no_queue")),
-    buttons.length ? el("div", { class: "actions" }, buttons) : null);
+  const list = rows.length ? el("ol", { class: "queue" }, rows) : el("p", { class: "muted" }, t("no_queue"));
+  box.replaceChildren(...[list, buttons.length ? el("div", { class: "actions" }, buttons) : null].filter(Boolean));
 }
 
 function renderInside(box) {

@@ -103,7 +103,8 @@ def create(
         slot_start=slot_start,
         slot_end=slot_end,
     )
-    decision = precheck(facts, blacklist(conn, facts.subjects(), slot_start), policy)
+    # Listed now, or by the slot's start: a listing made today counts for a slot that began earlier.
+    decision = precheck(facts, blacklist(conn, facts.subjects(), max(now, slot_start)), policy)
     booking = Booking(
         id=uuid.uuid4(),
         site=site,

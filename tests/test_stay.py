@@ -149,10 +149,19 @@ def test_an_overstay_fires_and_resolves_when_the_tanker_leaves(park, crew, regis
         gateway.gate.departure_hook = None
 
 
-def test_a_blacklisted_driver_is_refused_at_booking_and_at_the_gate(park, crew, register, blacklist):
+def test_a_blacklisted_driver_is_refused_at_booking_and_at_the_gate(park, crew, register, api):
     register(crew)
     until = datetime.now(UTC) + timedelta(days=90)
-    blacklist.add("person", crew.driver_id, "园内超速三次", until)
+    listed = api.post(
+        "/api/v1/blacklist",
+        json={
+            "subject_kind": "person",
+            "subject_id": crew.driver_id,
+            "reason": "园内超速三次",
+            "until": until.isoformat(),
+        },
+    )
+    assert listed.status_code == 201, listed.text
 
     booking = park.book(crew)
     assert booking["precheck"]["result"] == "fail"
@@ -165,6 +174,14 @@ def test_a_blacklisted_driver_is_refused_at_booking_and_at_the_gate(park, crew, 
     assert decision["result"] == "fail"
     assert [r["code"] for r in check_of(decision, "blacklist")["reasons"]] == ["blacklisted"]
     assert park.entry.kiosk.last_barrier(decision["inspection_id"])["command"] == "hold"
+
+
+def test_the_stay_reads_the_blacklist_through_its_one_lookup_which_can_be_swapped(park, crew, register, blacklist):
+    """The lookup is one function (stays/blacklist.py): here a table of the test's own stands in."""
+    register(crew)
+    blacklist.add("vehicle", crew.plate, "多次违规停车", datetime.now(UTC) + timedelta(days=30))
+    booking = park.book(crew)
+    assert [r["code"] for r in check_of(booking["precheck"], "blacklist")["reasons"]] == ["blacklisted"]
 
 
 def test_where_bookings_are_required_a_tanker_without_one_is_refused_at_the_lot_and_the_gate(

@@ -136,12 +136,13 @@ class GatePipeline:
         while not self._stop.is_set():
             self.face_work.renew_if_broken()
             try:
-                item = self.inbox.get(timeout=1.0)
+                item: _Event | _FacesDone | None = self.inbox.get(timeout=1.0)
             except queue.Empty:
-                self._expire()
-                continue
+                item = None
             try:
-                if isinstance(item, _Event):
+                if item is None:
+                    self._expire()
+                elif isinstance(item, _Event):
                     self._on_event(item)
                 else:
                     self._on_faces(item)
@@ -151,7 +152,7 @@ class GatePipeline:
                 logger.warning("gate pipeline lost the database: %s", exc)
                 self._conn = None
             except Exception:  # one bad event must not stop the gates; logged with its trace
-                logger.exception("gate pipeline failed on %r", type(item).__name__)
+                logger.exception("gate pipeline failed on %s", type(item).__name__ if item else "housekeeping")
 
     # -- events -----------------------------------------------------------------------------
     def _passage_for(self, device: KnownDevice, event: GateEvent, now: datetime) -> Passage:

@@ -19,6 +19,7 @@ from alerts.service import AlertService
 from api import errors as error_shape
 from api import openapi, pages
 from api.audit import AuditMiddleware
+from api.commands import CommandPublisher
 from api.health import HEALTH_RESPONSES, HealthOut
 from api.live import LiveBridge
 from api.routes import ROUTERS
@@ -86,6 +87,17 @@ def _offline_docs(app: FastAPI) -> None:
         )
 
 
+async def _stop_server_on_fatal(app: FastAPI, gateway: GatewayService) -> None:
+    """The in-process gateway must stop (its client id taken, an untrusted broker): so does the
+    server that `hazgate serve` runs (it sets ``app.state.stop_server``), which then exits with
+    the gateway's error."""
+    while not gateway.mqtt.fatal.is_set():
+        await asyncio.sleep(0.5)
+    stop_server = getattr(app.state, "stop_server", None)
+    if stop_server is not None:
+        stop_server()
+
+
 def create_app(settings: Settings, *, gateway: bool = False, blacklist: BlacklistLookup = DEFAULT_LOOKUP) -> FastAPI:
     """The API; with gateway=True the MQTT gateway runs in the same process (role `all`)."""
     # check=: a connection broken by a database restart is replaced, not handed to a request.
@@ -108,24 +120,32 @@ def create_app(settings: Settings, *, gateway: bool = False, blacklist: Blacklis
     relay = PgRelay(settings.db_url, broadcaster)
     # Pages' live feed (issue 6): decisions and statuses from the broker, telemetry from the gateway.
     live = LiveBridge(settings, broadcaster, gateway_service)
+    # Officer actions (override → barrier) go out on the API's own client, whatever the role.
+    commands = CommandPublisher(settings)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
         await pool.open(wait=False)
         await asyncio.to_thread(sync_pool.open, False)
         relay.start()
         live.start()
+        commands.start()
+        watch = None
         if alert_service is not None:
             alert_service.start()  # before the gateway, so the first batch finds it listening
         if gateway_service is not None:
             gateway_service.start()
+            watch = asyncio.create_task(_stop_server_on_fatal(app_, gateway_service), name="hazgate-gateway-watch")
         try:
             yield
         finally:
+            if watch is not None:
+                watch.cancel()
             if gateway_service is not None:
                 await asyncio.to_thread(gateway_service.stop)
             if alert_service is not None:
                 await asyncio.to_thread(alert_service.stop)  # after the gateway's last batch
+            await asyncio.to_thread(commands.stop)
             await live.stop()
             await relay.stop()
             await pool.close()
@@ -143,6 +163,7 @@ def create_app(settings: Settings, *, gateway: bool = False, blacklist: Blacklis
     app.state.blacklist = blacklist
     app.state.departure_hook = alert_hook(alert_service)
     app.state.broadcaster = broadcaster
+    app.state.commands = commands
     _error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
@@ -162,9 +183,7 @@ def create_app(settings: Settings, *, gateway: bool = False, blacklist: Blacklis
             broker["up"] = gateway_service.mqtt.connected.is_set()
             problem = gateway_service.mqtt.last_error
         else:
-            problem = await asyncio.to_thread(
-                probe_broker, settings.mqtt_host, settings.mqtt_port, settings.mqtt.username, settings.mqtt_password
-            )
+            problem = await asyncio.to_thread(probe_broker, settings)
             broker["up"] = problem is None
         if problem:
             broker["error"] = problem

@@ -13,17 +13,16 @@ import asyncio
 import contextlib
 import logging
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from api.live_feed import TOPIC_ROOT, Coalescer, decision_event, split_topic, status_event, telemetry_readings
 from api.stream import Broadcaster
+from hazgate.broker_client import new_client, unique_client_id
 from hazgate.settings import Settings
 
 if TYPE_CHECKING:
@@ -50,10 +49,7 @@ class LiveBridge:
         self._watchers = 0
         self._lock = threading.Lock()
         self._flusher: asyncio.Task[None] | None = None
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"hazgate-api-live-{uuid.uuid4().hex[:10]}", clean_session=True
-        )
-        self.client.username_pw_set(settings.mqtt.username, settings.mqtt_password)
+        self.client = new_client(settings, unique_client_id("api-live"))
         self.client.reconnect_delay_set(1, 30)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect

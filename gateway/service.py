@@ -82,3 +82,10 @@ class GatewayService:
         self.gate.stop()
         self.mqtt.stop()
         self.retention.stop()
+        stats = self.router.stats
+        logger.info(
+            "gateway %s stopped: %d messages received, %d readings stored",
+            self.mqtt.client_id,
+            stats.received,
+            stats.readings_stored,
+        )

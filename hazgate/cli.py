@@ -259,7 +259,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     from api.app import create_app
 
     app = create_app(settings, gateway=args.role == "all")
-    uvicorn.run(app, host=settings.api.host, port=settings.api_port, log_level=settings.log_level.lower())
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.api.host, port=settings.api_port, log_level=settings.log_level.lower())
+    )
+    app.state.stop_server = lambda: setattr(server, "should_exit", True)
+    server.run()
+    gateway = app.state.gateway
+    if gateway is not None and gateway.mqtt.fatal_error:
+        raise HazgateError(gateway.mqtt.fatal_error)
 
 
 def _serve_gateway(settings: Settings, *, alerts: bool = False) -> None:
@@ -289,12 +296,16 @@ def _serve_gateway(settings: Settings, *, alerts: bool = False) -> None:
         service.gate.departure_hook = alert_hook(alert_service)
         alert_service.start()
     service.start()
-    if not service.mqtt.wait_connected(30):
+    if not service.mqtt.wait_connected(30) and not service.mqtt.fatal.is_set():
         logging.getLogger("hazgate").error("gateway not connected to the broker yet: %s", service.mqtt.last_error)
-    stop.wait()
+    # Until asked to stop, or until the gateway must (its client id taken, an untrusted broker).
+    while not stop.wait(0.5) and not service.mqtt.fatal.is_set():
+        pass
     service.stop()
     if alert_service is not None:
         alert_service.stop()
+    if service.mqtt.fatal_error:
+        raise HazgateError(service.mqtt.fatal_error)
 
 
 def _serve_jt808(settings: Settings) -> None:

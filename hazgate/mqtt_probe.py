@@ -5,30 +5,34 @@ from __future__ import annotations
 import threading
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from hazgate.broker_client import explain, new_client, unique_client_id
+from hazgate.settings import Settings
 
-def probe_broker(host: str, port: int, username: str, password: str, timeout_s: float = 3.0) -> str | None:
-    """None when a CONNECT with these credentials succeeds, otherwise why it did not."""
+
+def probe_broker(
+    settings: Settings, *, username: str | None = None, password: str = "", timeout_s: float = 3.0
+) -> str | None:
+    """None when a CONNECT (over TLS for mqtts://) with these credentials succeeds, otherwise why
+    it did not. Without ``username``: the service account of ``settings``."""
     result: list[str | None] = []
     done = threading.Event()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
-    client.username_pw_set(username, password)
+    client = new_client(settings, unique_client_id("probe"), username=username, password=password)
 
     def on_connect(_c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
-        result.append(None if not reason.is_failure else str(reason))
+        result.append(None if not reason.is_failure else f"the broker refused the connection: {reason}")
         done.set()
 
     client.on_connect = on_connect
     try:
-        client.connect(host, port, keepalive=10)
+        client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=10)
     except OSError as exc:
-        return f"cannot connect to {host}:{port}: {exc}"
+        return explain(settings, exc).message
     client.loop_start()
     try:
         if not done.wait(timeout_s):
-            return f"no CONNACK from {host}:{port} within {timeout_s} s"
+            return f"no CONNACK from {settings.mqtt_host}:{settings.mqtt_port} within {timeout_s} s"
     finally:
         client.disconnect()
         client.loop_stop()

@@ -30,6 +30,9 @@ from hazgate.errors import ConfigError
 DEFAULT_DB_PORT = 55432
 DEFAULT_MQTT_PORT = 18830
 SECRETS_FILE = "secrets.json"
+# The IANA ports of MQTT and MQTT over TLS, for a URL that names none.
+MQTT_PORT = 1883
+MQTTS_PORT = 8883
 
 
 def _xdg(var: str, fallback: str) -> Path:
@@ -59,9 +62,18 @@ class ServicesSettings(BaseModel):
 class MqttSettings(BaseModel):
     username: str = "hazgate"
     password: SecretStr | None = None
-    client_id: str = "hazgate-gateway"
+    # The gateway's MQTT client id. Unset (the default): each gateway process claims a distinct,
+    # stable one, `{share_group}-gw-{host}-{slot}` (gateway/client_id.py); set it only to pin a
+    # process to an id, and then give every process its own.
+    client_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[^/+#\s]+$")
     # Shared-subscription group: several gateway processes in one group split the load.
-    share_group: str = "hazgate"
+    share_group: str = Field("hazgate", min_length=1, max_length=64, pattern=r"^[^/+#\s]+$")
+    # TLS, used when HAZGATE_MQTT_URL is mqtts://. The CA that signed the broker's certificate
+    # (unset: the system's trusted CAs); a client certificate and key when the broker asks for one.
+    # The broker's certificate must name the host of HAZGATE_MQTT_URL.
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     keepalive_s: int = Field(30, ge=5)
     protocol: str = Field("3.1.1", pattern=r"^(3\.1\.1|5)$")
     # Messages in flight from the broker to us; bounds memory and lets batching work.
@@ -308,11 +320,35 @@ class Settings(BaseSettings):
                 f"HAZGATE_MQTT_URL={self.mqtt_url!r} is not an mqtt:// URL",
                 hint="use e.g. mqtt://127.0.0.1:18830 (mqtts:// for TLS)",
             )
+        self._check_tls(parts.scheme == "mqtts")
         return self
 
     def for_site(self, site: str | None) -> SiteSettings:
         """The settings of ``site``: its own entry in ``sites``, else the common ``site``."""
         return self.sites.get(site, self.site) if site else self.site
+
+    def _check_tls(self, tls: bool) -> None:
+        cfg = self.mqtt
+        files = {
+            "HAZGATE_MQTT__TLS_CA_FILE": cfg.tls_ca_file,
+            "HAZGATE_MQTT__TLS_CERT_FILE": cfg.tls_cert_file,
+            "HAZGATE_MQTT__TLS_KEY_FILE": cfg.tls_key_file,
+        }
+        given = [name for name, path in files.items() if path is not None]
+        if given and not tls:
+            # A certificate setting with a plain-text URL is a mistake: never fall back silently.
+            raise ConfigError(
+                f"{', '.join(given)} set, but HAZGATE_MQTT_URL={self.mqtt_url!r} is plain text",
+                hint="use an mqtts:// URL for TLS, or unset the TLS settings",
+            )
+        for name, path in files.items():
+            if path is not None and not path.is_file():
+                raise ConfigError(f"{name}={path} is not a readable file", hint=f"point {name} at the PEM file")
+        if (cfg.tls_cert_file is None) != (cfg.tls_key_file is None):
+            raise ConfigError(
+                "a client certificate needs both HAZGATE_MQTT__TLS_CERT_FILE and HAZGATE_MQTT__TLS_KEY_FILE",
+                hint="set both, or neither",
+            )
 
     @property
     def db_url(self) -> str:
@@ -329,7 +365,11 @@ class Settings(BaseSettings):
 
     @property
     def mqtt_port(self) -> int:
-        return urlsplit(self.mqtt_url or "").port or 1883
+        return urlsplit(self.mqtt_url or "").port or (MQTTS_PORT if self.mqtt_tls else MQTT_PORT)
+
+    @property
+    def mqtt_tls(self) -> bool:
+        return urlsplit(self.mqtt_url or "").scheme == "mqtts"
 
     @property
     def mqtt_password(self) -> str:

@@ -52,9 +52,9 @@ def test_telemetry_is_a_hypertable(db: psycopg.Connection):
 
 
 def test_unauthenticated_mqtt_client_is_refused(settings: Settings):
-    assert probe_broker(settings.mqtt_host, settings.mqtt_port, "", "") is not None
-    assert probe_broker(settings.mqtt_host, settings.mqtt_port, settings.mqtt.username, "wrong") is not None
-    assert probe_broker(settings.mqtt_host, settings.mqtt_port, settings.mqtt.username, settings.mqtt_password) is None
+    assert probe_broker(settings, username="", password="") is not None
+    assert probe_broker(settings, username=settings.mqtt.username, password="wrong") is not None
+    assert probe_broker(settings) is None
 
 
 def _received_on(settings: Settings, topic_filter: str, publish) -> list[tuple[str, bytes]]:

@@ -13,7 +13,9 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from api import sync_db
 from api.auth import Principal, Role
+from api.commands import CommandNotSent, CommandPublisher
 from api.deps import ApiError, Conn, require
+from api.openapi import errors
 from gateway.gate_messages import barrier_command, barrier_payload, barrier_topic
 from stays import lifecycle
 
@@ -125,14 +127,31 @@ async def get_inspection(inspection_id: UUID, conn: Conn, principal: Viewer) -> 
     return found
 
 
-@router.post("/{inspection_id}/override", response_model=InspectionOut)
+@router.post("/{inspection_id}/override", response_model=InspectionOut, responses=errors(409, 503))
 async def override_inspection(
     inspection_id: UUID, body: OverrideIn, conn: Conn, officer: Officer, request: Request
 ) -> dict[str, Any]:
-    """An officer decides instead of the gate, with a reason; the barrier follows and it is audited."""
+    """An officer decides instead of the gate, with a reason; the barrier follows and it is audited.
+
+    The barrier command goes out on the API's own MQTT client, whatever the role. With the broker
+    unreachable the answer is 503 and nothing changes; should it fail between the record and the
+    command, the 503 says the override is recorded and the command not sent.
+    """
     found = await _one(conn, inspection_id)
     if found["result"] == "pending":
         raise ApiError(409, "not_decided", "the gate has not decided yet; wait for the checks or the missing inputs")
+    commands: CommandPublisher = request.app.state.commands
+    command = barrier_command(body.result)
+    if command is not None:
+        try:
+            await commands.ready()
+        except CommandNotSent as exc:
+            raise ApiError(
+                503,
+                "barrier_unreachable",
+                f"the barrier command ({command}) cannot be sent: {exc.message}. Nothing is recorded;"
+                " try again in a moment, or operate the barrier by hand",
+            ) from exc
     async with conn.transaction():
         await conn.execute(
             "UPDATE inspections SET override_result = %s, override_by = %s, override_reason = %s, override_at = now()"
@@ -165,9 +184,15 @@ async def override_inspection(
     )
     await conn.commit()
     await sync_db.run(request, stay)
-    gateway = request.app.state.gateway
-    command = barrier_command(body.result)
-    if gateway is not None and command is not None:
+    if command is not None:
         payload = barrier_payload(command, str(inspection_id), override_by=officer.name)
-        gateway.mqtt.publish(barrier_topic(found["site"], found["gate_id"]), payload, qos=1)
+        try:
+            await commands.send(barrier_topic(found["site"], found["gate_id"]), payload)
+        except CommandNotSent as exc:
+            raise ApiError(
+                503,
+                "barrier_unreachable",
+                f"the override is recorded, but the barrier command ({command}) was not sent: {exc.message}."
+                " Operate the barrier by hand, or repeat the override to send the command again",
+            ) from exc
     return await _one(conn, inspection_id)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from hazgate.errors import ServiceError
 from hazgate.services import proc
-from hazgate.services.broker_auth import BrokerAccount, render_acl, render_passwd
+from hazgate.services.broker_auth import BrokerAccount, hash_password, new_password, render_acl, render_passwd
+from hazgate.services.rearm import REARM_USER, restore_gateway_sessions
 
 HOST = "127.0.0.1"
 # Persist the in-memory store every 10 s rather than Mosquitto's default 1800 s: a broker
@@ -30,6 +31,15 @@ MAX_PACKET_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
+class TlsListener:
+    """A TLS listener beside the plain one (PEM files); hazgate's own local broker has none."""
+
+    port: int
+    certfile: Path
+    keyfile: Path
+
+
+@dataclass(frozen=True)
 class BrokerStatus:
     host: str
     port: int
@@ -38,10 +48,13 @@ class BrokerStatus:
 
 
 class Mosquitto:
-    def __init__(self, state_dir: Path, port: int, start_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, state_dir: Path, port: int, start_timeout_s: float = 30.0, *, tls: TlsListener | None = None
+    ) -> None:
         self.dir = state_dir / "mosquitto"
         self.port = port
         self.start_timeout_s = start_timeout_s
+        self.tls = tls
 
     @property
     def conf(self) -> Path:
@@ -85,18 +98,44 @@ log_timestamp_format %Y-%m-%dT%H:%M:%S
 connection_messages true
 user {user}
 listener {self.port} {HOST}
+{self._tls_conf()}"""
+
+    def _tls_conf(self) -> str:
+        if self.tls is None:
+            return ""
+        return f"""listener {self.tls.port} {HOST}
+certfile {self.tls.certfile}
+keyfile {self.tls.keyfile}
+tls_version tlsv1.2
 """
 
     def write_auth(self, accounts: Iterable[BrokerAccount]) -> None:
         """Write passwd + acl atomically, then make a running broker reload them."""
-        accounts = list(accounts)
+        self._write_auth_files(accounts)
+        self.reload()
+
+    def _write_auth_files(self, accounts: Iterable[BrokerAccount]) -> None:
+        # The re-arming account is always there: a session it restored carries its name and
+        # password until the gateway reconnects, and a reload (SIGHUP) re-checks both; were it
+        # gone, the broker would stop queueing for that session.
+        accounts = [*accounts, BrokerAccount(REARM_USER, hash_password(self._rearm_password()), "service")]
         self.dir.mkdir(parents=True, exist_ok=True)
         for name, text in (("passwd", render_passwd(accounts)), ("acl", render_acl(accounts))):
             tmp = self.dir / f".{name}.tmp"
             tmp.write_text(text)
             tmp.chmod(0o600)
             os.replace(tmp, self.dir / name)
-        self.reload()
+
+    def _rearm_password(self) -> str:
+        """Made once per broker and kept beside its password file (mode 600)."""
+        path = self.dir / "rearm.secret"
+        if not path.exists():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.dir / ".rearm.secret.tmp"
+            tmp.write_text(new_password())
+            tmp.chmod(0o600)
+            os.replace(tmp, path)
+        return path.read_text().strip()
 
     def reload(self) -> None:
         pid = proc.read_pid(self.pid_file)
@@ -108,24 +147,39 @@ listener {self.port} {HOST}
         return BrokerStatus(HOST, self.port, pid is not None and proc.port_open(HOST, self.port), pid)
 
     def up(self, accounts: Iterable[BrokerAccount]) -> BrokerStatus:
+        """Start the broker (or give a running one these accounts).
+
+        On a start, nobody but the re-arming account may connect until every registered gateway
+        session has its shared subscription again (hazgate/services/rearm.py); then the accounts
+        are written and reloaded, and devices get in.
+        """
+        accounts = list(accounts)
         self.ensure_installed()
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
         self.conf.write_text(self.render_conf())
-        self.write_auth(accounts)
         current = self.status()
         if current.up:
+            self.write_auth(accounts)
             return current
         proc.ensure_port_free(HOST, self.port, "Mosquitto", "HAZGATE_SERVICES__MQTT_PORT")
+        # Only the re-arming account may connect: gateways and devices are refused (and retry)
+        # until every registered gateway session has its shared subscription again.
+        self._write_auth_files([])
         proc.run(
             ["mosquitto", "-c", str(self.conf), "-d"],
             what="starting Mosquitto",
             hint=f"see {self.log_file}",
             stdin=subprocess.DEVNULL,
         )
-        proc.wait_for_port(HOST, self.port, self.start_timeout_s, "Mosquitto", self.log_file)
-        status = self.status()
-        if not status.up:
-            raise ServiceError("Mosquitto started but wrote no pid file", hint=f"see {self.log_file}")
+        try:
+            proc.wait_for_port(HOST, self.port, self.start_timeout_s, "Mosquitto", self.log_file)
+            status = self.status()
+            if not status.up:
+                raise ServiceError("Mosquitto started but wrote no pid file", hint=f"see {self.log_file}")
+            restore_gateway_sessions(HOST, self.port, REARM_USER, self._rearm_password())
+        finally:
+            # Whatever happened, devices are not kept out: the accounts go in and are reloaded.
+            self.write_auth(accounts)
         return status
 
     def down(self) -> None:

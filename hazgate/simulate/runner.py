@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
 
 from devices import jt808, registry
 from devices.types import DeviceType
 from gateway.jt808.protocol import Version, make_location
+from hazgate.broker_client import new_client
 from hazgate.services.local import LocalServices, ensure_secrets
 from hazgate.settings import Settings
 from hazgate.simulate.drive import Fleet
@@ -154,8 +154,9 @@ class Simulator:
         for device in self.park.devices + (self.stays.devices if self.stays else []):
             if device.device_id in self.terminals:
                 continue
-            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device.device_id)
-            client.username_pw_set(device.device_id, self.passwords[device.device_id])
+            client = new_client(
+                self.settings, device.device_id, username=device.device_id, password=self.passwords[device.device_id]
+            )
             client.will_set(self.topic(device, "status"), json.dumps({"state": "offline"}), qos=1, retain=True)
             client.connect(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
             client.loop_start()

@@ -387,14 +387,17 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
 
 # -- bench --------------------------------------------------------------------------------
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from hazgate.bench.common import bench_broker
+    from hazgate.bench.common import bench_database, bench_services
 
-    if args.what == "jt808":  # TCP only: no broker involved
+    if args.what == "jt808":  # TCP only: no broker involved, a database of its own
         from hazgate.bench.jt808 import run_jt808_bench
 
-        return run_jt808_bench(settings, terminals=args.terminals, seconds=args.seconds or 10.0, window=args.window)
+        with bench_database(settings) as bench_settings:
+            return run_jt808_bench(
+                bench_settings, terminals=args.terminals, seconds=args.seconds or 10.0, window=args.window
+            )
 
-    with bench_broker(settings) as bench_settings:
+    with bench_services(settings) as bench_settings:
         return _bench(args, bench_settings)
 
 

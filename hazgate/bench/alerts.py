@@ -25,12 +25,19 @@ from typing import Any, Final
 
 import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
 from psycopg.types.json import Jsonb
 
 from alerts.service import EVALUATOR_LOCK_KEY
 from gateway.mqtt_client import forget_session
-from hazgate.bench.common import BenchDevice, percentile, progress, register_devices, remove_devices, service_env
+from hazgate.bench.common import (
+    BenchDevice,
+    connect_device,
+    percentile,
+    progress,
+    register_devices,
+    remove_devices,
+    service_env,
+)
 from hazgate.bench.webhook_receiver import Delivery, WebhookReceiver
 from hazgate.errors import HazgateError
 from hazgate.settings import Settings
@@ -108,17 +115,10 @@ def _worker(settings: Settings, site: str) -> subprocess.Popen[bytes]:
 
 
 def background_worker(
-    host: str, port: int, devices: list[BenchDevice], seconds: float, rate: float, per_message: int, result: Any
+    settings: Settings, devices: list[BenchDevice], seconds: float, rate: float, per_message: int, result: Any
 ) -> None:
     """Steady telemetry that breaks nothing: ``rate`` readings/s round-robin over ``devices``."""
-    clients = []
-    for d in devices:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=d.device_id, protocol=mqtt.MQTTv311)
-        client.username_pw_set(d.device_id, d.password)
-        client.max_inflight_messages_set(MAX_OUTSTANDING)
-        client.connect(host, port, keepalive=60)
-        client.loop_start()
-        clients.append(client)
+    clients = [connect_device(settings, d, MAX_OUTSTANDING) for d in devices]
     pending: deque[mqtt.MQTTMessageInfo] = deque()
     seqs = [0] * len(devices)
     sent = 0
@@ -150,13 +150,7 @@ class AlertPublisher:
     def __init__(self, settings: Settings, devices: list[BenchDevice]) -> None:
         self.devices = devices
         self.seq = 0
-        self.clients = []
-        for d in devices:
-            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=d.device_id, protocol=mqtt.MQTTv311)
-            client.username_pw_set(d.device_id, d.password)
-            client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=60)
-            client.loop_start()
-            self.clients.append(client)
+        self.clients = [connect_device(settings, d) for d in devices]
 
     def breach(self, k: int) -> tuple[str, datetime]:
         """Publish an over-bound reading then a normal one; return (device, time stamp of the breach)."""
@@ -236,7 +230,7 @@ def run_alerts_bench(
                 f"background {background_rate:.0f} readings/s, {devices} sensors; {alerts} breaches in {seconds:.0f} s"
             )
             results: mp.Queue[dict[str, Any]] = mp.Queue()
-            load = (settings.mqtt_host, settings.mqtt_port, background, seconds + 4.0, background_rate, per_message)
+            load = (settings, background, seconds + 4.0, background_rate, per_message)
             bg = mp.Process(target=background_worker, args=(*load, results))
             bg.start()
             time.sleep(2.0)  # the background reaches its steady rate first

@@ -19,10 +19,13 @@ from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import SecretStr
 
 from devices import registry
-from hazgate.services.local import LocalServices, ensure_secrets
+from hazgate.broker_client import new_client
+from hazgate.db.migrate import migrate
+from hazgate.errors import HazgateError
+from hazgate.services.local import LocalServices, ensure_secrets, registered_device_accounts
 from hazgate.services.mosquitto import Mosquitto
 from hazgate.settings import Settings
 
@@ -59,35 +62,67 @@ def register_devices(settings: Settings, count: int, device_type: str = "tank_se
     return site, made
 
 
-BENCH_BROKER_DIR = "bench"
+BENCH_DIR_PREFIX = "bench-"
+
+
+@contextmanager
+def bench_services(settings: Settings) -> Iterator[Settings]:
+    """A database and a broker of the benchmark's own, so it runs beside a live service.
+
+    The database is created on the local TimescaleDB (as the tests' session fixture does),
+    migrated, and dropped afterwards; the broker is a Mosquitto configured like the project's,
+    on a free port. The demo's data and its gateway's persistent session (which would queue
+    every benchmark message while the service is down) are never touched.
+    """
+    with bench_database(settings) as with_db, bench_broker(with_db) as both:
+        yield both
+
+
+@contextmanager
+def bench_database(settings: Settings) -> Iterator[Settings]:
+    local = LocalServices(settings)
+    secrets_ = ensure_secrets(settings.state_dir)
+    if not local.db.status(secrets_["db_password"]).up:
+        raise HazgateError(
+            f"the local TimescaleDB (port {settings.services.db_port}) is not running",
+            hint="run `hazgate services up` first: the benchmark makes a database of its own on it",
+        )
+    name = f"hazgate_bench_{uuid.uuid4().hex[:8]}"
+    progress(f"database {name} on the local TimescaleDB")
+    local.db.create_database(name, secrets_["db_superuser_password"], secrets_["db_password"])
+    try:
+        url = local.db.app_conninfo(secrets_["db_password"], name)
+        migrate(url)
+        yield settings.model_copy(update={"database_url": SecretStr(url)})
+    finally:
+        local.db.drop_database(name, secrets_["db_superuser_password"])
 
 
 @contextmanager
 def bench_broker(settings: Settings) -> Iterator[Settings]:
-    """A Mosquitto of the benchmark's own, configured like the project's, on a free port.
-
-    On the project's broker, the main service's gateway keeps a persistent session with a
-    shared subscription to every device topic: while it is not running, every benchmark
-    message would be queued for it (hundreds of thousands, replayed at its next start).
-    """
+    """A Mosquitto of the benchmark's own, configured like the project's, on a free port."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    broker = Mosquitto(settings.state_dir / BENCH_BROKER_DIR, port)
+    broker = _bench_broker(settings, port)
     local = LocalServices(settings)
     broker.up([local.service_account(ensure_secrets(settings.state_dir))])
     try:
         yield settings.model_copy(update={"mqtt_url": f"mqtt://127.0.0.1:{port}"})
     finally:
         broker.down()
-        shutil.rmtree(broker.dir, ignore_errors=True)
+        shutil.rmtree(broker.dir.parent, ignore_errors=True)
+
+
+def _bench_broker(settings: Settings, port: int) -> Mosquitto:
+    return Mosquitto(settings.state_dir / f"{BENCH_DIR_PREFIX}{port}", port)
 
 
 def _broker_for(settings: Settings) -> Mosquitto:
     local = LocalServices(settings)
     if settings.mqtt_port == settings.services.mqtt_port:
         return local.broker
-    return Mosquitto(settings.state_dir / BENCH_BROKER_DIR, settings.mqtt_port)
+    return _bench_broker(settings, settings.mqtt_port)
 
 
 def sync_broker(settings: Settings) -> None:
@@ -127,18 +162,18 @@ def remove_devices(settings: Settings, site: str) -> None:
     sync_broker(settings)
 
 
-def _connect(host: str, port: int, device: BenchDevice) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device.device_id, protocol=mqtt.MQTTv311)
-    client.username_pw_set(device.device_id, device.password)
-    client.max_inflight_messages_set(MAX_OUTSTANDING_PER_CLIENT)
-    client.connect(host, port, keepalive=60)
+def connect_device(
+    settings: Settings, device: BenchDevice, max_inflight: int = MAX_OUTSTANDING_PER_CLIENT
+) -> mqtt.Client:
+    client = new_client(settings, device.device_id, username=device.device_id, password=device.password)
+    client.max_inflight_messages_set(max_inflight)
+    client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=60)
     client.loop_start()
     return client
 
 
 def publish_worker(
-    host: str,
-    port: int,
+    settings: Settings,
     devices: list[BenchDevice],
     seconds: float,
     per_message: int,
@@ -147,7 +182,7 @@ def publish_worker(
     result: mp.Queue,  # type: ignore[type-arg]
 ) -> None:
     """Publish telemetry arrays round-robin for `seconds` (as fast as possible, or paced)."""
-    clients = [_connect(host, port, d) for d in devices]
+    clients = [connect_device(settings, d) for d in devices]
     pending: list[deque[mqtt.MQTTMessageInfo]] = [deque() for _ in clients]
     seqs = [seq_base] * len(clients)
     sent_readings = 0

@@ -26,12 +26,12 @@ import cv2
 import numpy as np
 import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
 
 from devices import registry as devices_registry
 from gateway.mqtt_client import forget_session
 from hazgate.bench.common import percentile, progress, sync_broker
 from hazgate.bench.ingest import _gateway
+from hazgate.broker_client import new_client
 from hazgate.settings import Settings
 from hazgate.simulate.photos import identities
 from registry.identifiers import id_check_char
@@ -156,8 +156,7 @@ class DecisionWatcher:
         self.final: dict[str, tuple[float, dict[str, Any]]] = {}  # plate -> (arrived at, decision)
         self.lock = threading.Lock()
         ready = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{site}-watch")
-        self.client.username_pw_set(settings.mqtt.username, settings.mqtt_password)
+        self.client = new_client(settings, f"{site}-watch")
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *_a: ready.set()
         self.client.connect(settings.mqtt_host, settings.mqtt_port)
@@ -268,8 +267,7 @@ def run_gate_bench(
             topics = {}
             for t in GATE_DEVICES:
                 device_id = f"{site}-{gate_id}-{t.split('_')[0]}"
-                client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id)
-                client.username_pw_set(device_id, creds[gate_id][t])
+                client = new_client(settings, device_id, username=device_id, password=creds[gate_id][t])
                 client.connect(settings.mqtt_host, settings.mqtt_port)
                 client.loop_start()
                 clients[t] = client

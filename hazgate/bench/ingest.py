@@ -18,7 +18,6 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.mqtt_client import forget_session
 from hazgate.bench.common import (
@@ -29,6 +28,7 @@ from hazgate.bench.common import (
     remove_devices,
     service_env,
 )
+from hazgate.broker_client import new_client
 from hazgate.settings import Settings
 
 STORE_SEQ_BASE = 1_000_000_000
@@ -37,9 +37,7 @@ LATENCY_SEQ_BASE = 2_000_000_000
 IDLE_TIMEOUT_S = 10.0
 
 
-def _ceiling_subscriber(
-    host: str, port: int, user: str, password: str, site: str, ready: Any, expected: Any, out: Any
-) -> None:
+def _ceiling_subscriber(settings: Settings, site: str, ready: Any, expected: Any, out: Any) -> None:
     state = {"n": 0, "first": 0.0, "last": 0.0}
 
     def on_message(_c: mqtt.Client, _u: object, _m: mqtt.MQTTMessage) -> None:
@@ -49,11 +47,10 @@ def _ceiling_subscriber(
         state["n"] += 1
         state["last"] = now
 
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{site}-ceiling", protocol=mqtt.MQTTv311)
-    client.username_pw_set(user, password)
+    client = new_client(settings, f"{site}-ceiling")
     client.on_message = on_message
     client.on_subscribe = lambda *_a: ready.set()
-    client.connect(host, port, keepalive=60)
+    client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=60)
     client.subscribe(f"hazgate/v1/{site}/devices/+/telemetry", qos=1)
     client.loop_start()
     while True:
@@ -82,7 +79,7 @@ def _publish(
     procs = [
         mp.Process(
             target=publish_worker,
-            args=(settings.mqtt_host, settings.mqtt_port, chunk, seconds, per_message, seq_base, per_rate, results),
+            args=(settings, chunk, seconds, per_message, seq_base, per_rate, results),
         )
         for chunk in chunks
     ]
@@ -99,16 +96,7 @@ def measure_ceiling(settings: Settings, site: str, devices: list[BenchDevice], *
     out: mp.Queue[dict[str, float]] = mp.Queue()
     sub = mp.Process(
         target=_ceiling_subscriber,
-        args=(
-            settings.mqtt_host,
-            settings.mqtt_port,
-            settings.mqtt.username,
-            settings.mqtt_password,
-            site,
-            ready,
-            expected,
-            out,
-        ),
+        args=(settings, site, ready, expected, out),
     )
     sub.start()
     if not ready.wait(10):

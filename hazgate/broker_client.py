@@ -21,8 +21,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from hazgate.errors import ConfigError
 from hazgate.settings import Settings
 
-# X509_V_ERR_HOSTNAME_MISMATCH (OpenSSL): the certificate is valid but names another host.
-HOSTNAME_MISMATCH = 62
+# X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH (OpenSSL): the certificate is
+# valid but names another host.
+NAME_MISMATCH = frozenset({62, 64})
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:
@@ -94,7 +95,7 @@ def explain(settings: Settings, exc: BaseException) -> ConnectProblem:
     """A connection failure told the way an operator can act on it."""
     where = f"{settings.mqtt_host}:{settings.mqtt_port}"
     if isinstance(exc, ssl.SSLCertVerificationError):
-        if exc.verify_code == HOSTNAME_MISMATCH:
+        if exc.verify_code in NAME_MISMATCH:
             return ConnectProblem(
                 f"the broker's TLS certificate at {where} does not name the host {settings.mqtt_host!r}"
                 f" ({exc.verify_message}): use the host name the certificate was made for in HAZGATE_MQTT_URL",

@@ -7,7 +7,7 @@ import threading
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
-from hazgate.broker_client import explain, new_client, unique_client_id
+from hazgate.broker_client import diagnose, explain, new_client, unique_client_id
 from hazgate.settings import Settings
 
 
@@ -16,6 +16,11 @@ def probe_broker(
 ) -> str | None:
     """None when a CONNECT (over TLS for mqtts://) with these credentials succeeds, otherwise why
     it did not. Without ``username``: the service account of ``settings``."""
+    # TCP and TLS first, on sockets of our own: a refused certificate is explained, and paho
+    # (which leaves a failed TLS socket to the garbage collector) is only used past that point.
+    problem = diagnose(settings, timeout_s)
+    if problem is not None:
+        return problem.message
     result: list[str | None] = []
     done = threading.Event()
     client = new_client(settings, unique_client_id("probe"), username=username, password=password)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -15,6 +11,7 @@ import psycopg
 
 from gateway.mqtt_client import forget_session
 from tests.fixtures.mqtt import wait_until
+from tests.fixtures.processes import GatewayProcess
 
 TANK = {"tank_pressure_kpa": 640.0, "tank_temp_c": 16.5, "tank_level_pct": 71.0}
 
@@ -34,44 +31,30 @@ def stream(device, total: int, per_message: int, pause_s: float) -> None:
         time.sleep(pause_s)
 
 
-def gateway_process(settings, client_id: str, group: str) -> subprocess.Popen:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("HAZGATE_")},
-        "HAZGATE_STATE_DIR": str(settings.state_dir),
-        "HAZGATE_SERVICES__DB_PORT": str(settings.services.db_port),
-        "HAZGATE_SERVICES__MQTT_PORT": str(settings.services.mqtt_port),
-        "HAZGATE_DATABASE_URL": settings.db_url,
-        "HAZGATE_MQTT__CLIENT_ID": client_id,
-        "HAZGATE_MQTT__SHARE_GROUP": group,
-        "HAZGATE_LOG_LEVEL": "WARNING",
-        "HAZGATE_JT808__PORT": "0",  # its JT/T 808 listener on any free port
-    }
-    return subprocess.Popen([sys.executable, "-m", "hazgate.cli", "serve", "--role", "gateway"], env=env)
-
-
 def test_gateway_killed_mid_stream_loses_nothing_and_doubles_nothing(settings, make_device, db):
-    group, client_id = f"crash{uuid.uuid4().hex[:6]}", f"gw-crash-{uuid.uuid4().hex[:6]}"
+    group = f"crash{uuid.uuid4().hex[:6]}"  # default client id: the restart claims the same slot
     tank = make_device("tank_sensor")
-    gw = gateway_process(settings, client_id, group)
+    gw = GatewayProcess(settings, HAZGATE_MQTT__SHARE_GROUP=group)
+    client_id = None
     try:
-        time.sleep(2.0)  # connected and subscribed (the session persists from here on)
+        client_id = wait_until(lambda: gw.client_id, 30)  # connected and subscribed from here on
         total = 3000
         sender = threading.Thread(target=stream, args=(tank, total, 10, 0.004))
         sender.start()
         wait_until(lambda: count(db, tank.device_id)[0] > 300, 20)
-        gw.send_signal(signal.SIGKILL)  # a crash: no flush, no acknowledgements, no goodbye
-        gw.wait(10)
+        gw.kill()  # a crash: no flush, no acknowledgements, no goodbye
         stored_at_crash = count(db, tank.device_id)[0]
-        gw = gateway_process(settings, client_id, group)
+        gw = GatewayProcess(settings, HAZGATE_MQTT__SHARE_GROUP=group)
         sender.join(60)
         wait_until(lambda: count(db, tank.device_id)[0] >= total, 60)
         time.sleep(0.5)  # anything redelivered late would show up now
         assert stored_at_crash < total
         assert count(db, tank.device_id) == (total, total)
+        assert gw.client_id == client_id and "session present: True" in gw.log, "it resumed its predecessor's session"
     finally:
-        gw.terminate()
-        gw.wait(10)
-        forget_session(settings, client_id)
+        gw.stop()
+        if client_id:
+            forget_session(settings, client_id)
 
 
 def test_database_restarted_mid_stream_loses_nothing(gateway, local_services, make_device, db, settings):

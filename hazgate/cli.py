@@ -440,6 +440,17 @@ def _bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         return run_positions_bench(
             settings, trackers=args.trackers, seconds=args.seconds or 30.0, breaches=args.breaches
         )
+    if args.what == "broker-crash":
+        from hazgate.bench.broker_crash import run_broker_crash_bench
+
+        return run_broker_crash_bench(
+            settings,
+            rate=args.rate,
+            seconds=args.seconds or 10.0,
+            crash_at_s=args.crash_at_s,
+            down_s=args.down_s,
+            clean_stop=args.clean_stop,
+        )
     raise HazgateError(f"no benchmark {args.what!r} yet")
 
 
@@ -582,7 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_simulate)
 
     p = sub.add_parser("bench", help="benchmarks that print figures and the ceiling of the same run")
-    p.add_argument("what", choices=["ingest", "gate", "alerts", "jt808", "positions"])
+    p.add_argument("what", choices=["ingest", "gate", "alerts", "jt808", "positions", "broker-crash"])
     p.add_argument("--devices", type=int, default=50)
     p.add_argument("--seconds", type=float, help="length of the measured load (ingest and jt808 10, positions 30)")
     p.add_argument("--readings-per-message", type=int, default=10)
@@ -599,6 +610,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=int, default=4, help="jt808: reports in flight per terminal at full load")
     p.add_argument("--trackers", type=int, default=300, help="positions: GPS trackers reporting every second")
     p.add_argument("--breaches", type=int, default=100, help="positions: speeding readings to publish")
+    p.add_argument("--rate", type=float, default=300.0, help="broker-crash: the device's readings/s")
+    p.add_argument("--crash-at-s", type=float, default=5.0, help="broker-crash: when the broker is killed")
+    p.add_argument("--down-s", type=float, default=3.0, help="broker-crash: how long it stays down")
+    p.add_argument("--clean-stop", action="store_true", help="broker-crash: stop it cleanly instead of SIGKILL")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_bench)
 

@@ -48,7 +48,8 @@ def locks_dir(settings: Settings) -> Path:
     """Per user and per broker: slots only need to differ among processes sharing a broker.
 
     A runtime directory (XDG_RUNTIME_DIR, else the temp dir), not the state dir: a lock means
-    nothing after a reboot, and the state dir may be shared read-only by several installations.
+    nothing after a reboot, and processes of different installations on one host that share a
+    broker must still get different slots.
     """
     base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"hazgate-{os.getuid()}"
     broker = re.sub(r"[^A-Za-z0-9.-]", "_", f"{settings.mqtt_host}-{settings.mqtt_port}")

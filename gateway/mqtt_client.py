@@ -106,11 +106,14 @@ class MqttGateway:
         self, client: mqtt.Client, _u: object, flags: mqtt.ConnectFlags, reason: ReasonCode, _p: object
     ) -> None:
         if reason.is_failure:
-            # Not connected: say so, and let paho retry. Never pretend it worked. (A broker that
-            # is starting refuses everyone for a moment while it restores the gateways' sessions.)
+            # Not connected: say so, and let paho retry. Never pretend it worked.
             self._takeover.connect_failed()
             self.last_error = f"broker refused the connection: {reason}"
-            logger.error("%s (check HAZGATE_MQTT__USERNAME / HAZGATE_MQTT__PASSWORD)", self.last_error)
+            logger.error(
+                "%s (a broker that is starting refuses everyone for a moment; if this goes on,"
+                " check HAZGATE_MQTT__USERNAME / HAZGATE_MQTT__PASSWORD)",
+                self.last_error,
+            )
             return
         logger.info("connected to the broker as %s (session present: %s)", self.client_id, flags.session_present)
         self._takeover.connected(time.monotonic())

@@ -23,7 +23,7 @@ from hazgate.errors import ConfigError
 from hazgate.settings import Settings
 from tests.fixtures.mqtt import wait_until
 from tests.fixtures.processes import GatewayProcess
-from tests.fixtures.services import make_settings
+from tests.fixtures.services import free_port, make_settings
 
 TANK = {"tank_pressure_kpa": 640.0, "tank_temp_c": 16.5, "tank_level_pct": 71.0}
 
@@ -49,7 +49,10 @@ def test_two_gateways_with_default_settings_share_the_load_without_a_single_disc
     settings: Settings, make_device, db: psycopg.Connection, gateways: list[GatewayProcess]
 ) -> None:
     tank = make_device("tank_sensor")
-    gateways.extend([GatewayProcess(settings), GatewayProcess(settings)])  # nothing set but where things are
+    # Nothing set but where the database and broker are; both listen for JT/T 808 terminals on one
+    # port, as two default processes on one host do on 6808 (a free one here: a demo may hold 6808).
+    jt808_port = str(free_port())
+    gateways.extend([GatewayProcess(settings, HAZGATE_JT808__PORT=jt808_port) for _ in range(2)])
     wait_until(lambda: all(gw.client_id for gw in gateways), 30)
     time.sleep(0.5)  # both subscribed to the share group
 

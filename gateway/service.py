@@ -3,6 +3,7 @@ the JT/T 808 listener beside it, storing through the same path and telling the s
 
 from __future__ import annotations
 
+import errno
 import logging
 import queue
 
@@ -13,12 +14,18 @@ from gateway.jt808.service import Jt808Service
 from gateway.messages import InboundMessage
 from gateway.mqtt_client import MqttGateway
 from gateway.router import Router
+from hazgate.errors import ServiceError
 from hazgate.settings import Settings
 from ingest.retention import RetentionJob
 from ingest.writer import TelemetryWriter
 from stays.blacklist import DEFAULT_LOOKUP, BlacklistLookup
 
 logger = logging.getLogger(__name__)
+
+
+def _address_in_use(exc: ServiceError) -> bool:
+    cause = exc.__cause__
+    return isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE
 
 
 class GatewayService:
@@ -68,7 +75,16 @@ class GatewayService:
         self.events.start()
         self.router.start()
         if self.jt808 is not None:
-            self.jt808.start()
+            try:
+                self.jt808.start()
+            except ServiceError as exc:
+                if not _address_in_use(exc):
+                    raise
+                # Two gateways with default settings on one host: the first serves the terminals,
+                # this one MQTT only (it is not two installations sharing terminals by surprise).
+                logger.warning("%s; this gateway runs without it: another process on this host serves them", exc)
+                self.jt808.stop()
+                self.jt808 = None
         self.mqtt.start()
 
     def stop(self) -> None:

@@ -106,12 +106,7 @@ class Listener:
         self._refused_recorded_at = -REFUSED_CONNECTION_RECORD_S
 
     async def start(self) -> None:
-        # reuse_port (SO_REUSEPORT, same user only): several gateway processes on one host listen
-        # on one port with default settings and the kernel spreads the terminals' connections;
-        # everything a listener needs is in the database, so any of them may take any terminal.
-        self._server = await asyncio.start_server(
-            self._accept, self.settings.host, self.settings.port, reuse_port=self.settings.port != 0
-        )
+        self._server = await asyncio.start_server(self._accept, self.settings.host, self.settings.port)
         self.port = int(self._server.sockets[0].getsockname()[1])
         logger.info("JT/T 808 listener on %s:%d", self.settings.host, self.port)
 

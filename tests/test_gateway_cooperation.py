@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -20,9 +21,10 @@ from gateway.client_id import claim_client_id, host_label
 from gateway.mqtt_client import forget_session
 from gateway.takeover import SESSION_TAKEN_OVER, TakeoverWatch
 from hazgate.errors import ConfigError
+from hazgate.services.local import LocalServices
 from hazgate.settings import Settings
 from tests.fixtures.mqtt import wait_until
-from tests.fixtures.processes import GatewayProcess
+from tests.fixtures.processes import GatewayProcess, OwnBroker
 from tests.fixtures.services import free_port, make_settings
 
 TANK = {"tank_pressure_kpa": 640.0, "tank_temp_c": 16.5, "tank_level_pct": 71.0}
@@ -46,47 +48,58 @@ def gateways(settings: Settings) -> Iterator[list[GatewayProcess]]:
 
 
 def test_two_gateways_with_default_settings_share_the_load_without_a_single_disconnect(
-    settings: Settings, make_device, db: psycopg.Connection, gateways: list[GatewayProcess]
+    settings: Settings, local_services: LocalServices, make_device, db: psycopg.Connection, tmp_path: Path
 ) -> None:
-    tank = make_device("tank_sensor")
+    # A broker of the test's own: every message it carries is the test's, so the counts are exact.
+    broker = OwnBroker(settings, local_services, tmp_path)
+    tank = make_device("tank_sensor", connect=False)
+    broker.up()
+    tank.settings = broker.settings
+    tank.connect()
     # Nothing set but where the database and broker are; both want one JT/T 808 port, as two
     # default processes on one host want 6808 (a free one here: a demo may hold 6808).
     jt808_port = str(free_port())
-    gateways.extend([GatewayProcess(settings, HAZGATE_JT808__PORT=jt808_port) for _ in range(2)])
-    wait_until(lambda: all(gw.client_id for gw in gateways), 30)
-    time.sleep(0.5)  # both subscribed to the share group
+    gateways = [GatewayProcess(broker.settings, tmp_path, HAZGATE_JT808__PORT=jt808_port) for _ in range(2)]
+    try:
+        wait_until(lambda: all(gw.client_id for gw in gateways), 30)
+        time.sleep(0.5)  # both subscribed to the share group
 
-    sent = 0
-    deadline = time.monotonic() + 20.0
-    while time.monotonic() < deadline:  # 20 s side by side, 50 messages a second
-        tank.send(tank.reading(TANK, datetime.now(UTC)))
-        sent += 1
-        time.sleep(0.02)
-    wait_until(lambda: stored(db, tank.device_id) == sent, 30)
-    for gw in gateways:
-        assert gw.stop() == 0
+        sent = 0
+        deadline = time.monotonic() + 20.0
+        while time.monotonic() < deadline:  # 20 s side by side, 50 messages a second
+            tank.send(tank.reading(TANK, datetime.now(UTC)))
+            sent += 1
+            time.sleep(0.02)
+        wait_until(lambda: stored(db, tank.device_id) == sent, 30)
+        codes = [gw.stop() for gw in gateways]
+    finally:
+        tank.close()
+        for gw in gateways:
+            gw.stop()
+        broker.down()
 
+    assert codes == [0, 0]
     ids = [gw.client_id for gw in gateways]
     assert len(set(ids)) == 2, ids
     assert all(i and i.startswith(f"hazgate-gw-{host_label()}-") for i in ids), ids
     assert [gw.disconnects() for gw in gateways] == [[], []]
+    assert [gw.connections() for gw in gateways] == [1, 1]
     # One listens for JT/T 808 terminals on the shared port; the other says it leaves them to it.
     assert sum("runs without it" in gw.log for gw in gateways) == 1
-    assert [gw.connections() for gw in gateways] == [1, 1]
     shares = [gw.messages_received() for gw in gateways]
     assert sum(shares) == sent  # each message went to exactly one of them
     assert min(shares) > sent * 0.3, f"the load was not split: {shares}"
 
 
 def test_a_second_gateway_forced_onto_the_same_client_id_stops_at_start_up_naming_the_setting(
-    settings: Settings, gateways: list[GatewayProcess]
+    settings: Settings, gateways: list[GatewayProcess], tmp_path: Path
 ) -> None:
     pinned = f"gw-pinned-{uuid.uuid4().hex[:6]}"
-    first = GatewayProcess(settings, HAZGATE_MQTT__CLIENT_ID=pinned)
+    first = GatewayProcess(settings, tmp_path, HAZGATE_MQTT__CLIENT_ID=pinned)
     gateways.append(first)
     wait_until(lambda: first.client_id, 30)
 
-    second = GatewayProcess(settings, HAZGATE_MQTT__CLIENT_ID=pinned)
+    second = GatewayProcess(settings, tmp_path, HAZGATE_MQTT__CLIENT_ID=pinned)
     assert second.proc.wait(60) == 1
     assert "HAZGATE_MQTT__CLIENT_ID" in second.log and "already used" in second.log
     assert second.connections() == 0, "it never touched the first one's session"
@@ -119,10 +132,10 @@ class Twin:
 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
 def test_a_gateway_whose_client_id_is_used_elsewhere_stops_with_an_error_instead_of_flapping(
-    settings: Settings, protocol: str, gateways: list[GatewayProcess]
+    settings: Settings, protocol: str, gateways: list[GatewayProcess], tmp_path: Path
 ) -> None:
     pinned = f"gw-twin-{uuid.uuid4().hex[:6]}"
-    gw = GatewayProcess(settings, HAZGATE_MQTT__CLIENT_ID=pinned, HAZGATE_MQTT__PROTOCOL=protocol)
+    gw = GatewayProcess(settings, tmp_path, HAZGATE_MQTT__CLIENT_ID=pinned, HAZGATE_MQTT__PROTOCOL=protocol)
     gateways.append(gw)
     wait_until(lambda: gw.client_id, 30)
     twin = Twin(settings, pinned, protocol)

@@ -31,10 +31,10 @@ def stream(device, total: int, per_message: int, pause_s: float) -> None:
         time.sleep(pause_s)
 
 
-def test_gateway_killed_mid_stream_loses_nothing_and_doubles_nothing(settings, make_device, db):
+def test_gateway_killed_mid_stream_loses_nothing_and_doubles_nothing(settings, make_device, db, tmp_path):
     group = f"crash{uuid.uuid4().hex[:6]}"  # default client id: the restart claims the same slot
     tank = make_device("tank_sensor")
-    gw = GatewayProcess(settings, HAZGATE_MQTT__SHARE_GROUP=group)
+    gw = GatewayProcess(settings, tmp_path, HAZGATE_MQTT__SHARE_GROUP=group)
     client_id = None
     try:
         client_id = wait_until(lambda: gw.client_id, 30)  # connected and subscribed from here on
@@ -44,7 +44,7 @@ def test_gateway_killed_mid_stream_loses_nothing_and_doubles_nothing(settings, m
         wait_until(lambda: count(db, tank.device_id)[0] > 300, 20)
         gw.kill()  # a crash: no flush, no acknowledgements, no goodbye
         stored_at_crash = count(db, tank.device_id)[0]
-        gw = GatewayProcess(settings, HAZGATE_MQTT__SHARE_GROUP=group)
+        gw = GatewayProcess(settings, tmp_path, HAZGATE_MQTT__SHARE_GROUP=group)
         sender.join(60)
         wait_until(lambda: count(db, tank.device_id)[0] >= total, 60)
         time.sleep(0.5)  # anything redelivered late would show up now

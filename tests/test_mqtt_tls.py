@@ -117,7 +117,7 @@ def test_a_certificate_for_another_host_name_is_refused_saying_so(tls_broker: Tl
 
 
 def test_a_reading_travels_over_tls_from_device_to_database(
-    tls_broker: TlsBroker, local_services: LocalServices, db: psycopg.Connection
+    tls_broker: TlsBroker, local_services: LocalServices, db: psycopg.Connection, tmp_path: Path
 ) -> None:
     settings = tls_broker.settings()
     site = f"tls{uuid.uuid4().hex[:6]}"
@@ -129,6 +129,7 @@ def test_a_reading_travels_over_tls_from_device_to_database(
     )
     gateway = GatewayProcess(
         settings,
+        tmp_path,
         HAZGATE_MQTT__TLS_CA_FILE=str(tls_broker.ca),
         HAZGATE_MQTT__SHARE_GROUP=site,
     )
@@ -154,9 +155,11 @@ def test_a_reading_travels_over_tls_from_device_to_database(
             forget_session(settings, gateway.client_id)
 
 
-def test_a_gateway_that_cannot_trust_the_broker_stops_at_start_up_with_the_reason(tls_broker: TlsBroker) -> None:
+def test_a_gateway_that_cannot_trust_the_broker_stops_at_start_up_with_the_reason(
+    tls_broker: TlsBroker, tmp_path: Path
+) -> None:
     settings = tls_broker.settings(ca=tls_broker.wrong_ca)
-    gateway = GatewayProcess(settings, HAZGATE_MQTT__TLS_CA_FILE=str(tls_broker.wrong_ca))
+    gateway = GatewayProcess(settings, tmp_path, HAZGATE_MQTT__TLS_CA_FILE=str(tls_broker.wrong_ca))
     assert gateway.proc.wait(60) == 1
     assert "not trusted" in gateway.log and "HAZGATE_MQTT__TLS_CA_FILE" in gateway.log
     assert gateway.connections() == 0

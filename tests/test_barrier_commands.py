@@ -76,8 +76,8 @@ def test_with_the_broker_down_an_override_is_refused_saying_so_and_nothing_chang
     assert answer.status_code == 503
     error = answer.json()["error"]
     assert error["code"] == "barrier_unreachable"
-    assert "barrier command (open) was not sent" in error["message"]
-    assert "not reachable" in error["message"] and "not recorded" in error["message"]
+    assert "barrier command (open) cannot be sent" in error["message"]
+    assert "not reachable" in error["message"] and "Nothing is recorded" in error["message"]
     row = db.execute("SELECT override_result FROM inspections WHERE id = %s", (inspection_id,)).fetchone()
     assert row == (None,), "an override whose command did not go out is not on record"
     audit = db.execute("SELECT count(*) FROM inspection_audit WHERE inspection_id = %s", (inspection_id,)).fetchone()

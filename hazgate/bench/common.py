@@ -127,8 +127,6 @@ def _broker_for(settings: Settings) -> Mosquitto:
 
 def sync_broker(settings: Settings) -> None:
     """Give the broker the accounts of the devices in the database (as `devices add` does)."""
-    from hazgate.services.local import registered_device_accounts
-
     # The devices of the database the benchmark runs on (HAZGATE_DATABASE_URL), not of the local default.
     local = LocalServices(settings)
     accounts = [local.service_account(ensure_secrets(settings.state_dir)), *registered_device_accounts(settings.db_url)]

@@ -13,7 +13,7 @@ import pytest
 
 from gateway.mqtt_client import forget_session
 from tests.fixtures.mqtt import wait_until
-from tests.test_ingest_resilience import gateway_process
+from tests.fixtures.processes import GatewayProcess
 
 REPO = Path(__file__).resolve().parents[1]
 # Long enough for a loaded machine; a worker that follows its parent goes within a second.
@@ -92,18 +92,18 @@ def test_face_workers_and_the_resource_tracker_end_when_their_owner_is_killed() 
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; Linux only")
-def test_a_gateway_killed_with_sigkill_leaves_no_face_worker_behind(settings) -> None:
+def test_a_gateway_killed_with_sigkill_leaves_no_face_worker_behind(settings, tmp_path: Path) -> None:
     client_id = f"gw-orphans-{os.getpid()}"
-    gw = gateway_process(settings, client_id, f"orphans{os.getpid()}")
+    gw = GatewayProcess(
+        settings, tmp_path, HAZGATE_MQTT__CLIENT_ID=client_id, HAZGATE_MQTT__SHARE_GROUP=f"orphans{os.getpid()}"
+    )
     try:
         # Two face workers and the resource tracker start with the gate pipeline.
-        helpers = wait_until(lambda: three_or_more(children_of(gw.pid)), 60)
+        helpers = wait_until(lambda: three_or_more(children_of(gw.proc.pid)), 60)
         time.sleep(0.5)
-        gw.send_signal(signal.SIGKILL)
-        gw.wait(10)
+        gw.kill()
         wait_until(lambda: all_gone(helpers), GONE_WITHIN_S)
     finally:
-        if gw.poll() is None:
+        if gw.proc.poll() is None:
             gw.kill()
-            gw.wait(10)
         forget_session(settings, client_id)

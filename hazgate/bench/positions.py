@@ -31,7 +31,6 @@ from typing import Any, Final
 
 import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
 from psycopg.types.json import Jsonb
 
 from alerts.context import EngineContext
@@ -48,7 +47,14 @@ from hazgate.bench.alerts import (
     _start_worker,
     _wait_for,
 )
-from hazgate.bench.common import BenchDevice, percentile, progress, register_devices, remove_devices
+from hazgate.bench.common import (
+    BenchDevice,
+    connect_device,
+    percentile,
+    progress,
+    register_devices,
+    remove_devices,
+)
 from hazgate.bench.webhook_receiver import Delivery, WebhookReceiver
 from hazgate.settings import Settings
 from hazgate.simulate.demo_layout import CENTRE_LAT, CENTRE_LON, RING, demo_layout
@@ -105,21 +111,14 @@ def _position(distance_m: float, kmh: float) -> dict[str, float]:
 
 
 def driving_worker(
-    host: str, port: int, devices: list[BenchDevice], seconds: float, ready: Any, start_at: Any, result: Any
+    settings: Settings, devices: list[BenchDevice], seconds: float, ready: Any, start_at: Any, result: Any
 ) -> None:
     """Every tracker one reading a second, spread evenly over the second, driving the ring.
 
     Connects every tracker first (the broker checks each password hash: about a second per
     few tens of trackers on two cores), says so on ``ready`` and waits for ``start_at``: all
     publisher processes start their load together."""
-    clients = []
-    for d in devices:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=d.device_id, protocol=mqtt.MQTTv311)
-        client.username_pw_set(d.device_id, d.password)
-        client.max_inflight_messages_set(MAX_OUTSTANDING)
-        client.connect(host, port, keepalive=60)
-        client.loop_start()
-        clients.append(client)
+    clients = [connect_device(settings, d, MAX_OUTSTANDING) for d in devices]
     ready.put(len(clients))
     start_at.wait(CONNECT_TIMEOUT_S)
     pending: deque[mqtt.MQTTMessageInfo] = deque()
@@ -157,13 +156,7 @@ class Speeders:
     def __init__(self, settings: Settings, devices: list[BenchDevice]) -> None:
         self.devices = devices
         self.seq = 0
-        self.clients = []
-        for d in devices:
-            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=d.device_id, protocol=mqtt.MQTTv311)
-            client.username_pw_set(d.device_id, d.password)
-            client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=60)
-            client.loop_start()
-            self.clients.append(client)
+        self.clients = [connect_device(settings, d) for d in devices]
 
     def breach(self, k: int) -> tuple[str, datetime]:
         device, client = self.devices[k], self.clients[k]
@@ -299,7 +292,7 @@ def run_positions_bench(
             start_at = mp.Event()
             chunks = [drivers[i : i + TRACKERS_PER_PUBLISHER] for i in range(0, len(drivers), TRACKERS_PER_PUBLISHER)]
             for chunk in chunks:
-                args = (settings.mqtt_host, settings.mqtt_port, chunk, seconds + 4.0, ready, start_at, results)
+                args = (settings, chunk, seconds + 4.0, ready, start_at, results)
                 publishers.append(mp.Process(target=driving_worker, args=args))
                 publishers[-1].start()
             for _ in chunks:

@@ -37,7 +37,7 @@ def test_an_officer_opens_a_chlorine_leak_s_response_card_and_prints_it(
     park.place("浙B51017")
     park.place("浙B52077", north_m=200)
     park.wait_positions()
-    with httpx.Client(base_url=pages_server.base_url, headers=admin.bearer()) as api:
+    with httpx.Client(base_url=pages_server.base_url, headers=admin.bearer(), timeout=30) as api:
         rule_id = api.post("/api/v1/rules", json=leak_rule(park.site)).json()["id"]
     wait_until(lambda: alerts.has_rule(rule_id), 30)
 
@@ -73,7 +73,7 @@ def test_an_officer_opens_a_chlorine_leak_s_response_card_and_prints_it(
     printable.page.emulate_media(media="print")
     expect(printable.page.locator("header.top")).to_be_hidden()
     printable.screenshot("response-card-print")
-    with httpx.Client(base_url=pages_server.base_url, headers=admin.bearer()) as api:
+    with httpx.Client(base_url=pages_server.base_url, headers=admin.bearer(), timeout=30) as api:
         api.delete(f"/api/v1/rules/{rule_id}")
     assert watched.errors == [] and printable.errors == []
 

@@ -6,6 +6,8 @@ change a limit without touching a check.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 
@@ -23,6 +25,24 @@ class NoEnrolledPhoto(StrEnum):
     ID_CARD_PHOTO = "id_card_photo"
 
 
+class FaceReferences(StrEnum):
+    """How the live face's distances to the ID-card photo and to the enrolled photo decide."""
+
+    # Each photo must match on its own: the farther one decides.
+    EACH = "each"
+    # The mean distance to the two photos decides (one photo alone when there is one).
+    MEAN = "mean"
+
+
+def fused_face_distance(distances: Sequence[float], rule: FaceReferences) -> float:
+    """The distance the face decision is made on, from the distances to each reference photo."""
+    if not distances:
+        raise ValueError("no distances to fuse")
+    if rule is FaceReferences.EACH:
+        return max(distances)
+    return math.fsum(distances) / len(distances)
+
+
 class CheckPolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -37,6 +57,8 @@ class CheckPolicy(BaseModel):
     # A face distance above the matcher's threshold by at most this much goes to an officer
     # (review) rather than failing: the threshold is not a sharp line between two people.
     face_review_margin: float = Field(default=0.05, ge=0)
+    # How the two reference photos (ID-card chip, enrolled photo) decide together.
+    face_references: FaceReferences = FaceReferences.EACH
     # The weighed net load may exceed the waybill quantity by this much (the larger of the two)
     # before an officer looks: weighbridges are accurate to about 0.1 %, product densities vary.
     weight_tolerance_fraction: float = Field(default=0.02, ge=0)

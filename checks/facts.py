@@ -65,6 +65,8 @@ class FaceEvidence(FactsModel):
     threshold: float = Field(gt=0, allow_inf_nan=False)
     distance_to_id_photo: Distance | None = None
     distance_to_enrolled: Distance | None = None
+    # Between the ID-card photo and the enrolled photo themselves (None without an enrolled photo).
+    distance_between_photos: Distance | None = None
     liveness: bool | None = None
     problem: FaceProblem | None = None
     problem_message: str = ""

@@ -71,6 +71,12 @@ def _without_enrolled_photo(
     }
 
 
+def _photos_agree(face: FaceEvidence) -> bool:
+    """The ID-card photo and the enrolled photo show the same person (so their mean may decide)."""
+    between = face.distance_between_photos
+    return between is not None and between <= face.threshold
+
+
 def _check_face(
     found: Findings,
     role: Role,
@@ -83,6 +89,7 @@ def _check_face(
         "threshold": face.threshold,
         "distance_to_id_photo": face.distance_to_id_photo,
         "distance_to_enrolled": face.distance_to_enrolled,
+        "distance_between_photos": face.distance_between_photos,
         "liveness": face.liveness,
         "problem": None if face.problem is None else face.problem.value,
         "faces": face.faces,
@@ -106,10 +113,10 @@ def _check_face(
     if face.distance_to_enrolled is None:
         _compare(found, role, face.distance_to_id_photo, face, policy, ID_PHOTO)
         evidence["enrolled_photo"] = _without_enrolled_photo(found, role, record, flags, policy)
-    elif policy.face_references is FaceReferences.MEAN:
+    elif policy.face_references is FaceReferences.MEAN and _photos_agree(face):
         distances = (face.distance_to_id_photo, face.distance_to_enrolled)
         fused = fused_face_distance(distances, policy.face_references)
-        evidence["fused_distance"] = round(fused, 4)
+        evidence["mean_distance"] = round(fused, 4)
         _compare(found, role, fused, face, policy, BOTH_PHOTOS)
     else:
         _compare(found, role, face.distance_to_id_photo, face, policy, ID_PHOTO)

@@ -30,15 +30,21 @@ class FaceReferences(StrEnum):
 
     # Each photo must match on its own: the farther one decides.
     EACH = "each"
-    # The mean distance to the two photos decides (one photo alone when there is one).
+    # The mean distance to the two photos decides, provided the two photos match each other
+    # (else as EACH): two looks at the same person, years apart, are better evidence than
+    # either alone, while a card whose photo is not the enrolled person's gains nothing.
     MEAN = "mean"
 
 
-def fused_face_distance(distances: Sequence[float], rule: FaceReferences) -> float:
-    """The distance the face decision is made on, from the distances to each reference photo."""
+def fused_face_distance(distances: Sequence[float], rule: FaceReferences, references_agree: bool = True) -> float:
+    """The distance the face decision is made on, from the distances to each reference photo.
+
+    ``references_agree``: the reference photos match each other (their distance is within the
+    threshold); without that, MEAN falls back to EACH.
+    """
     if not distances:
         raise ValueError("no distances to fuse")
-    if rule is FaceReferences.EACH:
+    if rule is FaceReferences.EACH or not references_agree:
         return max(distances)
     return math.fsum(distances) / len(distances)
 
@@ -58,7 +64,8 @@ class CheckPolicy(BaseModel):
     # (review) rather than failing: the threshold is not a sharp line between two people.
     face_review_margin: float = Field(default=0.05, ge=0)
     # How the two reference photos (ID-card chip, enrolled photo) decide together.
-    face_references: FaceReferences = FaceReferences.EACH
+    # (mean: measured with `hazgate faces calibrate --scenarios gate`, docs/faces.md)
+    face_references: FaceReferences = FaceReferences.MEAN
     # The weighed net load may exceed the waybill quantity by this much (the larger of the two)
     # before an officer looks: weighbridges are accurate to about 0.1 %, product densities vary.
     weight_tolerance_fraction: float = Field(default=0.02, ge=0)

@@ -70,6 +70,7 @@ def face_evidence(
         threshold=cfg.match_threshold,
         distance_to_id_photo=round(distance(card.encoding, live.encoding), 4),
         distance_to_enrolled=round(distance(enrolled, live.encoding), 4) if enrolled else None,
+        distance_between_photos=round(distance(card.encoding, enrolled), 4) if enrolled else None,
         liveness=alive,
         faces=live.faces,
         dominant=live.dominant,

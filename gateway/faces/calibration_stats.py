@@ -94,7 +94,8 @@ def outcome(
     if isinstance(fused, str):
         return PairOutcome(None, fused, pair)
     distances = tuple(math.dist(e, fused[0]) for e in encodings)
-    return PairOutcome(fused_face_distance(distances, rule), None, pair, fused[1], distances)
+    agree = all(math.dist(a, b) <= cfg.match_threshold for a, b in itertools.combinations(encodings, 2))
+    return PairOutcome(fused_face_distance(distances, rule, agree), None, pair, fused[1], distances)
 
 
 # Bins of live sharpness for the table that decides the sharpness gate.

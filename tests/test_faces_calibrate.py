@@ -73,9 +73,10 @@ def test_a_replay_with_other_gates_needs_no_new_measurement(
 
 def test_scenarios_are_named_as_written_and_unknown_pictures_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert Scenario.parse("id_chip+enrolment_soft~kiosk:5") == Scenario(("id_chip", "enrolment_soft"), "kiosk", 5)
-    assert [s.name for s in parse_scenarios("id_chip~cctv:3,web250~web250")] == ["id_chip~cctv:3", "web250~web250"]
-    assert len(parse_scenarios("pairs")) == 10
+    assert [s.name for s in parse_scenarios("id_chip~cctv:3,web250~web250", 1)] == ["id_chip~cctv:3", "web250~web250"]
+    assert len(parse_scenarios("pairs", 1)) == 10
+    assert {s.frames for s in parse_scenarios("gate", 3)} == {3}
     with pytest.raises(ValueError, match="passport"):
-        parse_scenarios("passport~kiosk")
+        parse_scenarios("passport~kiosk", 1)
     assert faces_cli.main(["calibrate", "--scenarios", "id_chip~web250:5"]) == 2
     assert json.loads(capsys.readouterr().out)["error"] == "usage"

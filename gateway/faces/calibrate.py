@@ -223,26 +223,35 @@ PAIR_SCENARIOS: tuple[Scenario, ...] = tuple(
         ("enrolment_soft", "web250_crowded"),
     )
 )
-# What a gate decides on: the chip photo and/or the enrolment photo against a burst of frames.
-GATE_SCENARIOS: tuple[Scenario, ...] = tuple(
-    Scenario(refs, live, BURST_FRAMES)
-    for refs in (("id_chip",), ("enrolment_soft",), ("id_chip", "enrolment_soft"))
-    for live in ("kiosk", "kiosk_crowded", "cctv")
-)
-SCENARIO_SETS = {"pairs": PAIR_SCENARIOS, "gate": GATE_SCENARIOS}
+
+
+def gate_scenarios(frames: int) -> tuple[Scenario, ...]:
+    """What a gate decides on: the chip photo and/or the enrolment photo against the live
+    capture, a burst of ``frames`` frames (the engine's ``burst_frames``) from a gate camera."""
+    return tuple(
+        Scenario(refs, live, frames)
+        for refs in (("id_chip",), ("enrolment_soft",), ("id_chip", "enrolment_soft"))
+        for live in ("kiosk", "kiosk_crowded", "cctv")
+    )
+
+
 # Stress ladders, to decide gates: more blur than ordinary, bigger second faces (--ladders).
 BLUR_SIGMAS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
 GUEST_SCALES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
-def parse_scenarios(text: str | None) -> list[Scenario]:
-    """``pairs``, ``gate`` or scenario names, comma-separated (default: pairs and gate)."""
+def parse_scenarios(text: str | None, burst_frames: int) -> list[Scenario]:
+    """``pairs``, ``gate`` or scenario names, comma-separated (default: pairs and gate).
+
+    ``gate`` uses ``burst_frames`` live frames, as the engine does (FaceSettings.burst_frames).
+    """
+    sets = {"pairs": PAIR_SCENARIOS, "gate": gate_scenarios(burst_frames)}
     out: list[Scenario] = []
     for part in (text or "pairs,gate").split(","):
         part = part.strip()
         if not part:
             continue
-        found = SCENARIO_SETS.get(part)
+        found = sets.get(part)
         out.extend(found if found is not None else (Scenario.parse(part),))
     known = {r.name: r for r in (*RECIPES, *_ladder_recipes())}
     for scenario in out:
@@ -584,7 +593,8 @@ def calibrate(
     """Measure, replay the gates, compare: the report docs/faces.md cites."""
     say = progress or (lambda _t: None)
     started = time.monotonic()
-    chosen = list(scenarios) if scenarios is not None else [*PAIR_SCENARIOS, *GATE_SCENARIOS]
+    gate = gate_scenarios(cfg.burst_frames)
+    chosen = list(scenarios) if scenarios is not None else list(dict.fromkeys([*PAIR_SCENARIOS, *gate]))
     photos = load_photos(folder)
     identities = {p.identity for p in photos}
     say(f"faces calibrate: {len(photos)} photos of {len(identities)} people in {folder}")
@@ -628,10 +638,12 @@ def calibrate(
     for scenario in chosen:
         genuine, impostor = scenario_outcomes(measured, photos, scenario, cfg, rule)
         report["scenarios"][scenario.name] = summarise_pairs(genuine, impostor, cfg.match_threshold, review_margin)
-        group = "ordinary" if scenario in PAIR_SCENARIOS else "gate" if scenario in GATE_SCENARIOS else "chosen"
-        g, i = groups.setdefault(group, ([], []))
-        g += genuine
-        i += impostor
+        # "ordinary": the issue's pairs; "gate": the gate's decisions; "all": every scenario chosen.
+        for group, members in (("ordinary", PAIR_SCENARIOS), ("gate", gate), ("all", chosen)):
+            if scenario in members:
+                g, i = groups.setdefault(group, ([], []))
+                g += genuine
+                i += impostor
     for group, (genuine, impostor) in groups.items():
         report[group] = {
             **summarise_pairs(genuine, impostor, cfg.match_threshold, review_margin),

@@ -95,8 +95,8 @@ def _add_subcommands(parser: argparse.ArgumentParser) -> None:
     calibrate.add_argument(
         "--scenarios",
         help="comma-separated: pairs (one reference vs one live picture), gate (chip and/or enrolment "
-        "photo vs a 5-frame burst), or names like id_chip~kiosk, id_chip~kiosk:5, "
-        "id_chip+enrolment_soft~cctv:5 (default: pairs,gate)",
+        "photo vs the live capture, faces.burst_frames frames of it), or names like id_chip~kiosk, "
+        "id_chip~kiosk:5 (a 5-frame burst), id_chip+enrolment_soft~cctv:3 (default: pairs,gate)",
     )
     calibrate.add_argument(
         "--ladders", action="store_true", help="also the stress ladders (blur, second face) behind the gates' tables"
@@ -190,7 +190,7 @@ def run_calibrate_cli(args: argparse.Namespace, face_settings: FaceSettings) -> 
         _out(_error_json("usage", f"no such folder: {folder}"))
         return EXIT_USAGE
     try:
-        scenarios = parse_scenarios(args.scenarios)
+        scenarios = parse_scenarios(args.scenarios, cfg.burst_frames)
     except ValueError as exc:
         _out(_error_json("usage", str(exc)))
         return EXIT_USAGE
@@ -215,7 +215,8 @@ def run_calibrate_cli(args: argparse.Namespace, face_settings: FaceSettings) -> 
 
 def _human_calibration(report: Json) -> str:
     lines = [f"{report['photos']} photos of {report['people']} people, {report['seconds']} s"]
-    groups = {f"{g} (all {g} scenarios)": report[g] for g in ("ordinary", "gate", "chosen") if g in report}
+    groups = {f"{g} (all {g} scenarios)": report[g] for g in ("ordinary", "gate") if g in report}
+    groups["all scenarios above"] = report["all"]
     for name, s in {**report["scenarios"], **groups}.items():
         g, i = s["genuine"]["distance"] or {}, s["impostor"]["distance"] or {}
         lines.append(

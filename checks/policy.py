@@ -62,7 +62,10 @@ class CheckPolicy(BaseModel):
     plate_min_confidence: float = Field(default=0.90, ge=0, le=1)
     # A face distance above the matcher's threshold by at most this much goes to an officer
     # (review) rather than failing: the threshold is not a sharp line between two people.
-    face_review_margin: float = Field(default=0.05, ge=0)
+    # 0.07: every same-person pair of the internal set (photos up to a decade apart, the
+    # farthest 0.506 at threshold 0.44) lands here rather than in a plain mismatch, while only
+    # 27 of 20,340 ordinary stranger pairs do (`hazgate faces calibrate --review-margin`).
+    face_review_margin: float = Field(default=0.07, ge=0)
     # How the two reference photos (ID-card chip, enrolled photo) decide together.
     # (mean: measured with `hazgate faces calibrate --scenarios gate`, docs/faces.md)
     face_references: FaceReferences = FaceReferences.MEAN

@@ -142,9 +142,8 @@ def test_verify_reads_an_id_photo_and_a_live_capture_and_reports_the_contract_fi
     result = verify(photo("lisa/lisa_1.jpg"), photo("lisa/lisa_5.jpg"), CFG)
     assert result.match
     assert result.threshold == CFG.match_threshold
-    assert result.distance == pytest.approx(
-        compare(face_of("lisa/lisa_1.jpg"), face_of("lisa/lisa_5.jpg"), CFG).distance
-    )
+    reference = analyze(photo("lisa/lisa_1.jpg"), CFG, "reference")  # 10 views, the live face 2
+    assert result.distance == pytest.approx(compare(reference, face_of("lisa/lisa_5.jpg"), CFG).distance)
 
 
 def test_distance_is_a_symmetric_metric_on_128_values() -> None:
@@ -228,12 +227,18 @@ def test_someone_elses_face_is_refused_as_a_clear_mismatch() -> None:
 
 
 # -- a burst of live frames ------------------------------------------------------------------------
+# burst_frames is 1 by default (docs/faces.md: the mirror view gave nearly as much for a third
+# of the cost); a site can average more.
+BURST = CFG.model_copy(update={"burst_frames": 5})
+
+
 def test_a_burst_of_a_real_drivers_frames_verifies_with_their_encodings_averaged() -> None:
     frames = kiosk_burst("london_005/london_005_2.jpg")
-    live = analyze_burst(frames, CFG)
-    assert live.frames == CFG.burst_frames
+    live = analyze_burst(frames, BURST)
+    assert live.frames == 5
     assert live.box == analyze(frames[len(frames) // 2], CFG).box  # judged on its middle frame
     assert compare(analyze(id_chip("london_005/london_005_1.jpg"), CFG, "reference"), live, CFG).match
+    assert analyze_burst(frames, CFG).frames == 1  # the default: the middle frame alone
     stranger = analyze(id_chip("london_012/london_012_1.jpg"), CFG, "reference")
     assert compare(stranger, live, CFG).distance > MISMATCH
 
@@ -241,7 +246,7 @@ def test_a_burst_of_a_real_drivers_frames_verifies_with_their_encodings_averaged
 def test_frames_of_a_burst_without_the_face_are_left_out_of_the_average() -> None:
     frames = kiosk_burst("london_005/london_005_2.jpg", frames=5)
     empty = jpeg(on_gate_frame(bgr("noface/noface_3.jpg")))
-    live = analyze_burst([empty, frames[1], frames[2], frames[3], empty], CFG)
+    live = analyze_burst([empty, frames[1], frames[2], frames[3], empty], BURST)
     assert live.frames == 3
 
 
@@ -249,14 +254,17 @@ def test_a_burst_whose_middle_frame_is_blurred_is_retaken() -> None:
     frames = kiosk_burst("london_005/london_005_2.jpg", frames=5)
     frames[2] = jpeg(cv2.GaussianBlur(cv2.imdecode(np.frombuffer(frames[2], np.uint8), cv2.IMREAD_COLOR), (0, 0), 9))
     with pytest.raises(FaceUnusableError) as info:
-        analyze_burst(frames, CFG)
+        analyze_burst(frames, BURST)
     assert info.value.issue == "too_blurry"
 
 
 def test_a_burst_of_identical_still_frames_matches_like_one_frame_but_liveness_refuses_it() -> None:
     frames = still_burst("london_004/london_004_1.jpg")
-    live = analyze_burst(frames, CFG)
-    assert distance(live.encoding, analyze(frames[0], CFG).encoding) < 1e-9
+    live = analyze_burst(frames, BURST)
+    assert live.frames == 5
+    # Not to the last digit: the other frames' faces are found in a window around the first,
+    # on HOG's coarser grid, so their boxes (and alignment) differ slightly.
+    assert distance(live.encoding, analyze(frames[0], CFG).encoding) < 0.05
     assert check_liveness(frames, CFG).reason == "no_sign_of_life"
 
 
@@ -353,8 +361,9 @@ def test_two_people_of_the_same_size_beside_each_other_stay_ambiguous() -> None:
 
 def test_a_large_face_at_the_edge_of_the_picture_is_not_taken_for_the_driver() -> None:
     with pytest.raises(FaceUnusableError) as info:
-        select_face([_det(300, left=0, top=0), _det(100)], 1280, 720, 0, CFG)
+        select_face([_det(300, left=0, top=0), _det(100, left=1100, top=600)], 1280, 720, 0, CFG)
     assert "off-centre" in info.value.message
+    assert "no face is in front of the camera" in info.value.message
 
 
 def test_a_faint_detection_next_to_a_real_face_does_not_count() -> None:
@@ -852,7 +861,8 @@ def test_cli_pairs_without_ground_truth_still_summarises(capsys: pytest.CaptureF
     assert code == 0
     assert "same" not in out[0] and "correct" not in out[0]
     assert "correct" not in out[-1]
-    assert out[-1]["distance"]["max"] == 0.0
+    # The same photo, encoded as a reference (10 views) and as a live capture (2 views).
+    assert out[-1]["distance"]["max"] < 0.1
 
 
 def test_cli_pairs_file_without_the_columns_is_a_usage_error(

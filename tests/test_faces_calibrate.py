@@ -53,8 +53,8 @@ def test_calibration_is_reproducible_and_the_second_run_comes_from_the_cache(
     # Two references: the chip from one photo, the enrolment photo from the same or the other,
     # against a live photo that is neither (genuine) or someone else's (impostor).
     both = first["scenarios"]["id_chip+enrolment_soft~cctv:2"]
-    assert (both["genuine"]["pairs"], both["impostor"]["pairs"]) == (2, 16)
-    assert first["settings"]["face_references"] == "each"
+    assert (both["genuine"]["pairs"], both["impostor"]["pairs"]) == (4, 16)
+    assert first["settings"]["face_references"] == "mean"
 
 
 def test_a_replay_with_other_gates_needs_no_new_measurement(

@@ -53,7 +53,7 @@ def test_two_people_equally_close_to_the_camera_are_asked_to_come_one_at_a_time(
     assert any("multiple faces" in r["message"] for r in reasons)
 
 
-def test_a_burst_from_the_face_camera_is_matched_on_its_frames_averaged_and_shown_alive(gate, crew, register, db):
+def test_a_burst_from_the_face_camera_is_matched_and_shown_alive(gate, crew, register, db):
     register(crew)
     b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
     frames = [b64(f) for f in kiosk_burst(f"{DRIVER}/{DRIVER}_2.jpg", frames=6)]
@@ -69,7 +69,8 @@ def test_a_burst_from_the_face_camera_is_matched_on_its_frames_averaged_and_show
     decision = gate.kiosk.final_decision(crew.plate)
     assert decision["result"] == "pass", personnel(decision)
     face = stored_face(db, decision["inspection_id"], "driver")
-    assert (face["frames"], face["liveness"]) == (5, True)
+    # The burst's middle frame is matched (burst_frames is 1 by default), the burst judged alive.
+    assert (face["frames"], face["liveness"]) == (1, True)
     assert face["distance_to_id_photo"] <= face["threshold"]
 
 

@@ -252,7 +252,9 @@ def test_frames_of_a_burst_without_the_face_are_left_out_of_the_average() -> Non
 
 def test_a_burst_whose_middle_frame_is_blurred_is_retaken() -> None:
     frames = kiosk_burst("london_005/london_005_2.jpg", frames=5)
-    frames[2] = jpeg(cv2.GaussianBlur(cv2.imdecode(np.frombuffer(frames[2], np.uint8), cv2.IMREAD_COLOR), (0, 0), 9))
+    middle = cv2.imdecode(np.frombuffer(frames[2], np.uint8), cv2.IMREAD_COLOR)
+    assert middle is not None
+    frames[2] = jpeg(cv2.GaussianBlur(middle, (0, 0), 9))
     with pytest.raises(FaceUnusableError) as info:
         analyze_burst(frames, BURST)
     assert info.value.issue == "too_blurry"
@@ -292,7 +294,9 @@ def test_a_driver_with_a_ten_year_old_id_card_photo_is_decided_on_both_photos_to
     )
     result = _personnel(old_card)
     assert result.status is CheckStatus.PASS
-    assert result.evidence["driver"]["face"]["mean_distance"] == pytest.approx(0.40)
+    driver = result.evidence["driver"]
+    assert isinstance(driver, dict) and isinstance(driver["face"], dict)
+    assert driver["face"]["mean_distance"] == pytest.approx(0.40)
     each = _personnel(old_card, DEFAULT_POLICY.model_copy(update={"face_references": FaceReferences.EACH}))
     assert [r.code for r in each.reasons] == [ReasonCode.FACE_BORDERLINE]
 

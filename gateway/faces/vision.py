@@ -300,8 +300,8 @@ def encode_face(rgb: Image, box: FaceBox, cfg: FaceSettings, kind: PhotoKind = "
     turned, zoomed and shifted copies: :func:`_view_transforms`) and the encodings averaged.
     A reference photo is encoded once (ID card read, registry import), so it can afford more.
     """
-    import dlib
-    from face_recognition.api import face_encoder, pose_predictor_68_point
+    # dlib itself, as face_recognition imported it (its models are loaded there).
+    from face_recognition.api import dlib, face_encoder, pose_predictor_68_point
 
     view, local = _encoder_view(rgb, box, cfg)
     rect = dlib.rectangle(local.left, local.top, local.right, local.bottom)

@@ -65,13 +65,19 @@ class FaceEvidence(FactsModel):
     threshold: float = Field(gt=0, allow_inf_nan=False)
     distance_to_id_photo: Distance | None = None
     distance_to_enrolled: Distance | None = None
+    # Between the ID-card photo and the enrolled photo themselves (None without an enrolled photo).
+    distance_between_photos: Distance | None = None
     liveness: bool | None = None
     problem: FaceProblem | None = None
     problem_message: str = ""
     # Faces in the live capture; with more than one, the verified face clearly dominated the
-    # others (largest by a margin, central) and ``dominant`` is true.
+    # others and ``dominant`` is true, ``dominant_by`` saying how: "size" (largest by a margin,
+    # central) or "position" (in front of the camera, the others smaller and off to the side).
     faces: int = Field(default=1, ge=1)
     dominant: bool = False
+    dominant_by: str | None = None
+    # Frames of the live burst whose encodings were averaged (1: a single picture).
+    frames: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
     def _problem_or_distance(self) -> FaceEvidence:

@@ -13,7 +13,7 @@ from pydantic import JsonValue
 
 from checks.common import CARD_MISSING, ROLE_ZH, Document, Findings, check_expiry, mask_id
 from checks.facts import FACE_INPUT, ID_CARD_INPUT, FaceEvidence, FaceProblem, GateFacts, PersonAtGate
-from checks.policy import DEFAULT_POLICY, CheckPolicy, NoEnrolledPhoto
+from checks.policy import DEFAULT_POLICY, CheckPolicy, FaceReferences, NoEnrolledPhoto, fused_face_distance
 from checks.reasons import ReasonCode
 from checks.result import CheckCode, CheckResult, CheckStatus
 from registry.models import EnrolmentFlag, FlagCode, PersonRecord, Role
@@ -29,6 +29,7 @@ PROBLEM_DETAIL = {
 }
 ID_PHOTO = ("身份证照片", "ID card photo")
 ENROLLED_PHOTO = ("备案照片", "enrolled photo")
+BOTH_PHOTOS = ("身份证照片和备案照片", "ID card and enrolled photos")
 # What a person without a usable enrolled photo is told, by policy: (status, Chinese, English).
 NEXT_STEP = {
     NoEnrolledPhoto.REVIEW: (CheckStatus.REVIEW, "请等待工作人员核验。", "Wait for an officer to check."),
@@ -70,6 +71,12 @@ def _without_enrolled_photo(
     }
 
 
+def _photos_agree(face: FaceEvidence) -> bool:
+    """The ID-card photo and the enrolled photo show the same person (so their mean may decide)."""
+    between = face.distance_between_photos
+    return between is not None and between <= face.threshold
+
+
 def _check_face(
     found: Findings,
     role: Role,
@@ -82,10 +89,14 @@ def _check_face(
         "threshold": face.threshold,
         "distance_to_id_photo": face.distance_to_id_photo,
         "distance_to_enrolled": face.distance_to_enrolled,
+        "distance_between_photos": face.distance_between_photos,
         "liveness": face.liveness,
         "problem": None if face.problem is None else face.problem.value,
         "faces": face.faces,
         "dominant": face.dominant,
+        "dominant_by": face.dominant_by,
+        "frames": face.frames,
+        "references": policy.face_references.value,
     }
     names = {"role_zh": ROLE_ZH[role], "role_en": role.value}
     if face.problem is not None:
@@ -95,12 +106,20 @@ def _check_face(
     if face.liveness is False:
         found.add(ReasonCode.LIVENESS_FAILED, CheckStatus.FAIL, **names)
     assert face.distance_to_id_photo is not None  # FaceEvidence holds a distance when no problem
-    _compare(found, role, face.distance_to_id_photo, face, policy, ID_PHOTO)
     if record is None:
-        return evidence  # not registered: already a failure, and there is no enrolled photo
+        # Not registered: already a failure, and there is no enrolled photo.
+        _compare(found, role, face.distance_to_id_photo, face, policy, ID_PHOTO)
+        return evidence
     if face.distance_to_enrolled is None:
+        _compare(found, role, face.distance_to_id_photo, face, policy, ID_PHOTO)
         evidence["enrolled_photo"] = _without_enrolled_photo(found, role, record, flags, policy)
+    elif policy.face_references is FaceReferences.MEAN and _photos_agree(face):
+        distances = (face.distance_to_id_photo, face.distance_to_enrolled)
+        fused = fused_face_distance(distances, policy.face_references)
+        evidence["mean_distance"] = round(fused, 4)
+        _compare(found, role, fused, face, policy, BOTH_PHOTOS)
     else:
+        _compare(found, role, face.distance_to_id_photo, face, policy, ID_PHOTO)
         _compare(found, role, face.distance_to_enrolled, face, policy, ENROLLED_PHOTO)
     return evidence
 

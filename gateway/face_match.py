@@ -8,7 +8,7 @@ import time
 from pydantic import BaseModel, ConfigDict
 
 from checks import FaceEvidence, FaceProblem
-from gateway.faces import FaceAnalysis, FaceError, FaceSettings, analyze, check_liveness, distance
+from gateway.faces import FaceAnalysis, FaceError, FaceSettings, analyze, analyze_burst, check_liveness, distance
 from gateway.passage import FaceInput
 
 logger = logging.getLogger(__name__)
@@ -50,10 +50,9 @@ def face_evidence(
     if isinstance(card, FaceFailure):
         problem, message = _problem(card, "ID card photo")
         return FaceEvidence(threshold=cfg.match_threshold, problem=problem, problem_message=message), timings
-    live_bytes = face.image if face.image is not None else face.frames[len(face.frames) // 2]
     t1 = time.perf_counter()
     try:
-        live = analyze(live_bytes, cfg, kind="live")
+        live = _live_face(face, cfg)
     except FaceError as exc:
         problem, message = _problem(exc, "live face")
         return FaceEvidence(threshold=cfg.match_threshold, problem=problem, problem_message=message), timings
@@ -71,8 +70,25 @@ def face_evidence(
         threshold=cfg.match_threshold,
         distance_to_id_photo=round(distance(card.encoding, live.encoding), 4),
         distance_to_enrolled=round(distance(enrolled, live.encoding), 4) if enrolled else None,
+        distance_between_photos=round(distance(card.encoding, enrolled), 4) if enrolled else None,
         liveness=alive,
         faces=live.faces,
         dominant=live.dominant,
+        dominant_by=live.dominant_by,
+        frames=live.frames,
     )
     return evidence, timings
+
+
+def _live_face(face: FaceInput, cfg: FaceSettings) -> FaceAnalysis:
+    """The live face, from the burst when there is one (the same frames liveness is judged on).
+
+    With a single image and a burst, the image is the frame every gate judges and the burst's
+    frames are averaged in; a burst alone is judged on its middle frame.
+    """
+    if not face.frames:
+        assert face.image is not None  # the pipeline refuses a face event with neither
+        return analyze(face.image, cfg, kind="live")
+    if face.image is None:
+        return analyze_burst(face.frames, cfg)
+    return analyze_burst([face.image, *face.frames], cfg, primary=0)

@@ -120,3 +120,42 @@ def side_by_side(left: str, right: str, face_px: float = 150) -> bytes:
     a = frame(bgr(left), left, 640, 720, face_px)
     b = frame(bgr(right), right, 640, 720, face_px)
     return jpeg(np.hstack([a, b]), 85)
+
+
+def _paste(out: np.ndarray, other: str, side: int, cx: float, cy: float) -> None:
+    """``other``'s face and some of its surroundings (``side`` px square, faded out) centred at (cx, cy)."""
+    patch = cv2.resize(frame(bgr(other), other, 340, 340, 200), (side, side), interpolation=cv2.INTER_AREA)
+    ellipse = np.zeros((side, side), np.float32)
+    cv2.ellipse(ellipse, (side // 2, side // 2), (int(side * 0.4), int(side * 0.47)), 0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(ellipse, (0, 0), max(1.0, side * 0.04))[..., None]
+    height, width = out.shape[:2]
+    x0, y0 = round(cx - side / 2), round(cy - side / 2)
+    ax0, ay0, ax1, ay1 = max(0, x0), max(0, y0), min(width, x0 + side), min(height, y0 + side)
+    region = out[ay0:ay1, ax0:ax1]
+    sub_patch = patch[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0].astype(np.float32)
+    sub_mask = mask[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0]
+    out[ay0:ay1, ax0:ax1] = region * (1 - sub_mask) + sub_patch * sub_mask
+
+
+def with_someone_at_the_edge(rel: str, other: str, scale: float, face_px: float = 180) -> bytes:
+    """A kiosk frame of ``rel`` in front of the camera and ``other``, ``scale`` times as big, at its left edge.
+
+    Someone walking past close to the camera: bigger than the driver, but not in front of it.
+    """
+    out = frame(bgr(rel), rel, 1280, 720, face_px).astype(np.float32)
+    other_px = face_px * scale
+    _paste(out, other, round(other_px * 1.7), other_px * 0.6, 360 - face_px * 0.1)
+    return jpeg(out.clip(0, 255).astype(np.uint8), 85)
+
+
+def kiosk_burst(rel: str, frames: int = 8, face_px: float = 200) -> list[bytes]:
+    """A burst of the gate's face camera: the driver's head drifts and turns a little from frame to frame."""
+    still = frame(bgr(rel), rel, 1280, 720, face_px)
+    out = []
+    for i in range(frames):
+        turn = cv2.getRotationMatrix2D((640, 360), 0.6 * i, 1.0 + 0.01 * i)
+        turn[0, 2] += 5 * i
+        turn[1, 2] += 2 * i
+        moved = cv2.warpAffine(still, turn, (1280, 720), borderMode=cv2.BORDER_REPLICATE)
+        out.append(jpeg(moved, 80 + (i % 3) * 5))
+    return out

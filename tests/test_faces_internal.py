@@ -68,12 +68,21 @@ def test_no_stranger_of_the_internal_set_is_accepted() -> None:
 
 @pytest.mark.xfail(
     reason="known trade-off (docs/faces.md): the threshold is set by the closest strangers of the shipped set; "
-    "5 of these 21 same-person pairs, years or a video still apart, measure 0.444-0.517",
+    "3 of these 21 same-person pairs, years or a video still apart, measure 0.467-0.506 (officer review)",
     strict=True,
 )
 def test_every_same_person_pair_of_the_internal_set_matches() -> None:
     refused = {pair: d for pair, (match, d) in _verdicts("1").items() if not match}
     assert refused == {}
+
+
+def test_same_person_pairs_years_apart_go_to_an_officer_rather_than_failing() -> None:
+    from checks.policy import DEFAULT_POLICY
+
+    beyond = {
+        p: d for p, (_m, d) in _verdicts("1").items() if d > CFG.match_threshold + DEFAULT_POLICY.face_review_margin
+    }
+    assert beyond == {}
 
 
 def test_every_single_face_photo_of_the_internal_set_is_usable() -> None:

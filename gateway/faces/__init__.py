@@ -4,6 +4,7 @@ Public API::
 
     analyze(data, cfg, kind) -> FaceAnalysis    # the face to verify, encoded; raises FaceError
                                                 # kind: "reference" (ID chip, enrolment) or "live"
+    analyze_burst(frames, cfg) -> FaceAnalysis  # a live burst: middle frame judged, encodings averaged
     verify(data_a, data_b, cfg) -> VerifyResult # {match, distance, threshold}; a is the reference
     compare(a, b, cfg) -> VerifyResult          # analyses or stored encodings
     distance(enc_a, enc_b) -> float
@@ -19,7 +20,7 @@ from gateway.faces.config import FaceSettings, LivenessSettings
 from gateway.faces.errors import FaceError, FaceUnusableError, ImageInputError
 from gateway.faces.liveness import check_liveness
 from gateway.faces.models import FaceAnalysis, FaceBox, LivenessResult, PhotoKind, VerifyResult
-from gateway.faces.vision import analyze, compare, distance, verify, warm_up
+from gateway.faces.vision import analyze, analyze_burst, compare, distance, verify, warm_up
 
 __all__ = [
     "FaceAnalysis",
@@ -33,6 +34,7 @@ __all__ = [
     "PhotoKind",
     "VerifyResult",
     "analyze",
+    "analyze_burst",
     "check_liveness",
     "compare",
     "distance",

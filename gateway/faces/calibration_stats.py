@@ -16,9 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from checks.policy import FaceReferences, fused_face_distance
 from gateway.faces.config import FaceSettings
 from gateway.faces.errors import FaceUnusableError
-from gateway.faces.models import FaceChoice, FaceMeasurement, PhotoKind
+from gateway.faces.fusion import mean_encoding
+from gateway.faces.models import FaceChoice, FaceMeasurement, MeasuredFace, PhotoKind
 from gateway.faces.quality import check_quality, select_face
 
 if TYPE_CHECKING:
@@ -31,37 +33,69 @@ SWEEP = tuple(round(0.40 + 0.005 * i, 3) for i in range(41))
 
 @dataclass(frozen=True)
 class PairOutcome:
-    distance: float | None  # None: refused
+    distance: float | None  # None: refused; with two references, the fused distance
     refused: str | None = None  # the first refusal's reason (code or quality issue)
     pair: tuple[str, str] = ("", "")  # the two photos (reference, live)
     live_sharpness: float | None = None
+    distances: tuple[float, ...] = ()  # to each reference
 
 
-def judge(m: FaceMeasurement | str, kind: PhotoKind, cfg: FaceSettings) -> FaceChoice | str:
-    """The face analyze() would verify in this picture, or the reason it would refuse it."""
+Judged = tuple[FaceChoice, MeasuredFace]
+
+
+def judge(m: FaceMeasurement | str, kind: PhotoKind, cfg: FaceSettings) -> Judged | str:
+    """The face analyze() would verify in this picture (with its measurements), or why it refuses it."""
     if isinstance(m, str):
         return m
     try:
         choice = select_face(m.detections, m.image_width, m.image_height, m.upsample, cfg)
-        check_quality(choice.box, m.sharpness, m.brightness, kind, cfg)
+        face = m.face(choice.box)
+        if face is None:
+            return "not_measured"
+        check_quality(choice.box, face.sharpness, face.brightness, kind, cfg)
     except FaceUnusableError as exc:
         return exc.issue or exc.code
-    return choice
+    return choice, face
+
+
+def live_encoding(frames: Sequence[FaceMeasurement | str], cfg: FaceSettings) -> tuple[tuple[float, ...], float] | str:
+    """A burst's fused encoding and its first frame's sharpness, as analyze_burst() makes them.
+
+    The first frame is the one the gates judge (a refusal there refuses the burst); each other
+    frame adds its encoding when its face passes the gates too, and is skipped otherwise.
+    """
+    first = judge(frames[0], "live", cfg)
+    if isinstance(first, str):
+        return first
+    encodings = [first[1].encoding]
+    for m in frames[1:]:
+        verdict = judge(m, "live", cfg)
+        if not isinstance(verdict, str):
+            encodings.append(verdict[1].encoding)
+    encoding = encodings[0] if len(encodings) == 1 else mean_encoding(encodings)
+    return encoding, first[1].sharpness
 
 
 def outcome(
-    ref: FaceMeasurement | str,
-    live: FaceMeasurement | str,
-    kinds: tuple[PhotoKind, PhotoKind],
+    refs: Sequence[FaceMeasurement | str],
+    live: Sequence[FaceMeasurement | str],
     cfg: FaceSettings,
+    rule: FaceReferences = FaceReferences.EACH,
     pair: tuple[str, str] = ("", ""),
 ) -> PairOutcome:
-    for m, kind in ((ref, kinds[0]), (live, kinds[1])):
-        verdict = judge(m, kind, cfg)
+    """One pair: references (ID chip, enrolment photo) against a live picture or burst."""
+    encodings = []
+    for m in refs:
+        verdict = judge(m, "reference", cfg)
         if isinstance(verdict, str):
             return PairOutcome(None, verdict, pair)
-    assert isinstance(ref, FaceMeasurement) and isinstance(live, FaceMeasurement)
-    return PairOutcome(math.dist(ref.encoding, live.encoding), None, pair, live.sharpness)
+        encodings.append(verdict[1].encoding)
+    fused = live_encoding(live, cfg)
+    if isinstance(fused, str):
+        return PairOutcome(None, fused, pair)
+    distances = tuple(math.dist(e, fused[0]) for e in encodings)
+    agree = all(math.dist(a, b) <= cfg.match_threshold for a, b in itertools.combinations(encodings, 2))
+    return PairOutcome(fused_face_distance(distances, rule, agree), None, pair, fused[1], distances)
 
 
 # Bins of live sharpness for the table that decides the sharpness gate.
@@ -134,11 +168,25 @@ def _side(outcomes: Sequence[PairOutcome], threshold: float, genuine: bool) -> t
     )
 
 
-def summarise_pairs(genuine: Sequence[PairOutcome], impostor: Sequence[PairOutcome], threshold: float) -> Json:
+def summarise_pairs(
+    genuine: Sequence[PairOutcome], impostor: Sequence[PairOutcome], threshold: float, review_margin: float = 0.0
+) -> Json:
+    """Accuracy at the threshold (refusals count as failures) and what the review band catches.
+
+    ``accuracy`` is the binary decision at the threshold. With the review band (distances
+    above the threshold by at most ``review_margin`` go to an officer), ``review`` counts the
+    pairs sent there and ``accuracy_review_as_failure`` counts them as failures on both sides:
+    only a clear match of the right person and a clear mismatch of a stranger are successes.
+    """
     g, g_correct, _ = _side(genuine, threshold, genuine=True)
     i, i_correct, false_accepts = _side(impostor, threshold, genuine=False)
     g_rate = g_correct / len(genuine) if genuine else 1.0
     i_rate = i_correct / len(impostor) if impostor else 1.0
+    top = threshold + review_margin
+    g_review = sum(o.distance is not None and threshold < o.distance <= top for o in genuine)
+    i_review = sum(o.distance is not None and threshold < o.distance <= top for o in impostor)
+    i_clear = i_correct - i_review
+    strict = ((g_correct / len(genuine) if genuine else 1.0) + (i_clear / len(impostor) if impostor else 1.0)) / 2
     return {
         "threshold": threshold,
         "genuine": g,
@@ -149,20 +197,27 @@ def summarise_pairs(genuine: Sequence[PairOutcome], impostor: Sequence[PairOutco
         "genuine_success": round(g_rate, 4),
         "impostor_success": round(i_rate, 4),
         "accuracy": round((g_rate + i_rate) / 2, 4),
+        "review_margin": review_margin,
+        "review": {"genuine": g_review, "impostor": i_review},
+        "accuracy_review_as_failure": round(strict, 4),
     }
 
 
-def threshold_sweep(genuine: Sequence[PairOutcome], impostor: Sequence[PairOutcome]) -> list[Json]:
-    """False accepts, false rejects and accuracy (refusals as failures) per threshold."""
+def threshold_sweep(
+    genuine: Sequence[PairOutcome], impostor: Sequence[PairOutcome], review_margin: float = 0.0
+) -> list[Json]:
+    """False accepts, false rejects, review and accuracy (refusals as failures) per threshold."""
     rows = []
     for t in SWEEP:
-        s = summarise_pairs(genuine, impostor, t)
+        s = summarise_pairs(genuine, impostor, t, review_margin)
         rows.append(
             {
                 "threshold": t,
                 "false_accepts": s["false_accepts"],
                 "false_rejects": s["false_rejects"],
+                "review": s["review"],
                 "accuracy": s["accuracy"],
+                "accuracy_review_as_failure": s["accuracy_review_as_failure"],
             }
         )
     return rows
@@ -173,14 +228,14 @@ def summarise_images(measured: Measured, recipe: str, rels: Sequence[str], cfg: 
     kind = measured.recipes[recipe].kind
     ms = [measured.get(recipe, rel) for rel in rels]
     verdicts = [judge(m, kind, cfg) for m in ms]
-    found = [m for m in ms if isinstance(m, FaceMeasurement) and m.box is not None]
-    chosen = [v for v in verdicts if isinstance(v, FaceChoice)]
+    found = [face for m in ms if isinstance(m, FaceMeasurement) and (face := m.largest) is not None]
+    chosen = [v[0] for v in verdicts if not isinstance(v, str)]
     return {
         "images": len(ms),
         "refused": dict(sorted(Counter(v for v in verdicts if isinstance(v, str)).items())),
-        "dominant": sum(v.dominant for v in chosen),
-        "sharpness": quantiles([m.sharpness for m in found], 1),
-        "face_px": quantiles([float(m.box.size) for m in found if m.box is not None], 0),
+        "dominant": dict(sorted(Counter(c.dominant_by for c in chosen if c.dominant_by).items())),
+        "sharpness": quantiles([f.sharpness for f in found], 1),
+        "face_px": quantiles([float(f.box.size) for f in found], 0),
     }
 
 
@@ -194,7 +249,7 @@ def blur_ladder(
     rows = []
     for sigma, (genuine, impostor) in pairs.items():
         found = [m for rel in rels if isinstance(m := measured.get(f"blur_{sigma:g}", rel), FaceMeasurement)]
-        sharp = [m.sharpness for m in found if m.box is not None]
+        sharp = [face.sharpness for m in found if (face := m.largest) is not None]
         s = summarise_pairs(genuine, impostor, cfg.match_threshold)
         rows.append(
             {
@@ -231,8 +286,14 @@ def second_face_table(
                 "images": len(ms),
                 "second_face_seen": len(ratios),
                 "size_ratio": quantiles(ratios, 2),
-                "dominant": sum(isinstance(v, FaceChoice) and v.dominant for v in verdicts),
-                "single": sum(isinstance(v, FaceChoice) and not v.dominant for v in verdicts),
+                "dominant": dict(
+                    sorted(
+                        Counter(
+                            v[0].dominant_by for v in verdicts if not isinstance(v, str) and v[0].dominant_by
+                        ).items()
+                    )
+                ),
+                "single": sum(not isinstance(v, str) and not v[0].dominant for v in verdicts),
                 "refused": dict(sorted(Counter(v for v in verdicts if isinstance(v, str)).items())),
             }
         )

@@ -2,7 +2,7 @@
 
     hazgate faces verify A.jpg B.jpg [--json]
     hazgate faces verify --pairs PAIRS.csv [--json]
-    hazgate faces calibrate [--photos DIR] [--seed N] [--json]
+    hazgate faces calibrate [--photos DIR] [--seed N] [--scenarios S] [--ladders] [--json]
 
 stdout carries the contract's JSON, one object per line, whatever the flags: a pair gives
 ``{"match", "distance", "threshold"}`` (or ``{"error", "message"}`` and a non-zero exit), a
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from checks.policy import DEFAULT_POLICY, FaceReferences
 from gateway.faces.config import FaceSettings
 from gateway.faces.errors import FaceError
 from gateway.faces.models import FaceAnalysis, PhotoKind, VerifyResult
@@ -91,6 +92,31 @@ def _add_subcommands(parser: argparse.ArgumentParser) -> None:
     calibrate.add_argument(
         "--threshold", type=float, help="match when distance <= this (default: faces.match_threshold)"
     )
+    calibrate.add_argument(
+        "--scenarios",
+        help="comma-separated: pairs (one reference vs one live picture), gate (chip and/or enrolment "
+        "photo vs the live capture, faces.burst_frames frames of it), or names like id_chip~kiosk, "
+        "id_chip~kiosk:5 (a 5-frame burst), id_chip+enrolment_soft~cctv:3 (default: pairs,gate)",
+    )
+    calibrate.add_argument(
+        "--ladders", action="store_true", help="also the stress ladders (blur, second face) behind the gates' tables"
+    )
+    calibrate.add_argument(
+        "--review-margin",
+        type=float,
+        help="distances this far above the threshold go to an officer (default: the checks' face_review_margin)",
+    )
+    calibrate.add_argument(
+        "--references",
+        choices=[r.value for r in FaceReferences],
+        help="how two references decide: each must match, or their mean distance (default: the checks' policy)",
+    )
+    calibrate.add_argument(
+        "--cache",
+        type=Path,
+        help="folder of cached measurements (default: $XDG_CACHE_HOME/hazgate/faces-calibrate)",
+    )
+    calibrate.add_argument("--no-cache", action="store_true", help="measure every picture again, store nothing")
     calibrate.add_argument("--json", action="store_true", help="JSON only (stdout is JSON either way)")
     calibrate.add_argument("--quiet", action="store_true", help="no progress on stderr")
     calibrate.set_defaults(func=run_calibrate_cli)
@@ -147,7 +173,13 @@ def main(argv: Sequence[str] | None = None, face_settings: FaceSettings | None =
 
 def run_calibrate_cli(args: argparse.Namespace, face_settings: FaceSettings) -> int:
     """``hazgate faces calibrate``: the calibration report as one JSON object."""
-    from gateway.faces.calibrate import calibrate, stderr_progress
+    from gateway.faces.calibrate import (
+        MeasurementCache,
+        calibrate,
+        default_cache_dir,
+        parse_scenarios,
+        stderr_progress,
+    )
     from hazgate.data import faces_dir
 
     cfg = face_settings
@@ -157,7 +189,24 @@ def run_calibrate_cli(args: argparse.Namespace, face_settings: FaceSettings) -> 
     if not folder.is_dir():
         _out(_error_json("usage", f"no such folder: {folder}"))
         return EXIT_USAGE
-    report = calibrate(folder, cfg, seed=args.seed, progress=None if args.quiet else stderr_progress)
+    try:
+        scenarios = parse_scenarios(args.scenarios, cfg.burst_frames)
+    except ValueError as exc:
+        _out(_error_json("usage", str(exc)))
+        return EXIT_USAGE
+    policy = DEFAULT_POLICY
+    cache = MeasurementCache(None if args.no_cache else (args.cache or default_cache_dir()))
+    report = calibrate(
+        folder,
+        cfg,
+        seed=args.seed,
+        scenarios=scenarios,
+        ladders=args.ladders,
+        review_margin=policy.face_review_margin if args.review_margin is None else args.review_margin,
+        rule=policy.face_references if args.references is None else FaceReferences(args.references),
+        cache=cache,
+        progress=None if args.quiet else stderr_progress,
+    )
     if not (args.json or args.quiet):
         sys.stderr.write(_human_calibration(report) + "\n")
     _out(report)
@@ -166,11 +215,14 @@ def run_calibrate_cli(args: argparse.Namespace, face_settings: FaceSettings) -> 
 
 def _human_calibration(report: Json) -> str:
     lines = [f"{report['photos']} photos of {report['people']} people, {report['seconds']} s"]
-    for name, s in {**report["scenarios"], "ordinary (all of the above)": report["ordinary"]}.items():
+    groups = {f"{g} (all {g} scenarios)": report[g] for g in ("ordinary", "gate") if g in report}
+    groups["all scenarios above"] = report["all"]
+    for name, s in {**report["scenarios"], **groups}.items():
         g, i = s["genuine"]["distance"] or {}, s["impostor"]["distance"] or {}
         lines.append(
-            f"  {name:34} accuracy {s['accuracy']:.4f}  false accepts {s['false_accepts']}  "
-            f"refusals {s['refusals']}  genuine max {g.get('max')}  impostor min {i.get('min')}"
+            f"  {name:44} accuracy {s['accuracy']:.4f}  false accepts {s['false_accepts']}  "
+            f"false rejects {s['false_rejects']}  refusals {s['refusals']}  review {s['review']['genuine']}"
+            f"+{s['review']['impostor']}  genuine max {g.get('max')}  impostor min {i.get('min')}"
         )
     return "\n".join(lines)
 

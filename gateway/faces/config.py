@@ -110,13 +110,37 @@ class FaceSettings(BaseModel):
     # in 49 (calibrate's second_face table).
     dominant_face_ratio: float = Field(default=1.4, ge=1)
     dominant_max_offset: float = Field(default=0.6, gt=0, le=1)
+    # When no face dominates by size, the one in front of the camera is verified if its centre
+    # is within central_max_offset of the picture's centre and every other face is at least
+    # position_gap further out and either position_min_ratio times smaller (one HOG size step:
+    # someone standing behind) or beyond dominant_max_offset (someone passing at the edge).
+    # A driver framed by the kiosk measures 0-0.1; a second face pasted behind at 0.5-1.0
+    # times his size sits at 0.3-0.8 (calibrate's second_face table).
+    central_max_offset: float = Field(default=0.25, ge=0, le=1)
+    position_gap: float = Field(default=0.2, ge=0, le=1)
+    position_min_ratio: float = Field(default=1.1, ge=1)
     # Mean grey level of the face box, 0-255. Test photos measure 95-187 across skin tones
     # and lighting; the bounds only catch a face lost in the dark or burnt out by a flash.
     min_brightness: float = Field(default=40.0, ge=0, le=255)
     max_brightness: float = Field(default=225.0, ge=0, le=255)
-    # Re-sampled encodings averaged per face: N times slower for a slightly steadier value.
-    # 1 reproduces the distances of reference_distances.csv.
-    num_jitters: int = Field(default=1, ge=1, le=100)
+    # Views of the aligned face encoded and averaged: 1 the face itself (face_recognition's
+    # encoding), 2 also its mirror image, more adds small fixed turns, zooms and shifts (what
+    # dlib's num_jitters does at random, here reproducibly). Each view is one pass of the
+    # encoder (~60-150 ms). Measured with `hazgate faces calibrate` (docs/faces.md): 10 views
+    # of the reference and 2 of the live face took the ordinary pairs from 0.965 to 0.997
+    # accuracy with no false accept; 4 reference views gave 0.995 but a stranger at 0.443.
+    # A reference is encoded once (ID card read, registry import: ~0.6-1.2 s), a live face at
+    # every visit (2 views: +~100-150 ms).
+    reference_views: int = Field(default=10, ge=1, le=32)
+    live_views: int = Field(default=2, ge=1, le=32)
+    # "clahe": even out the contrast of the face's luminance before encoding (dim or soft
+    # faces). Measured: it pushed same-person pairs apart more than strangers; off.
+    contrast: Literal["none", "clahe"] = "none"
+    # Frames of a live burst encoded and averaged into the live encoding (analyze_burst): the
+    # middle frame, judged by every gate, and up to burst_frames - 1 others, evenly spread.
+    # Measured: averaging 3 frames removed the last false reject of the gate scenarios but
+    # tripled the live face's cost (~0.4 -> 1.2 s), which the mirror view alone nearly matched.
+    burst_frames: int = Field(default=1, ge=1, le=15)
 
     liveness: LivenessSettings = Field(default_factory=LivenessSettings)
 

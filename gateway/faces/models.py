@@ -11,6 +11,9 @@ Point = tuple[float, float]
 # is: it cannot be taken again, so softness alone never refuses it. A "live" capture (kiosk,
 # face camera, CCTV still) can be retaken, so the sharpness gate applies to it.
 PhotoKind = Literal["reference", "live"]
+# Why one face of several was taken for the person to check: clearly the largest ("size"), or
+# the one in front of the camera while the others are off to the side ("position").
+DominantBy = Literal["size", "position"]
 
 
 class _Frozen(BaseModel):
@@ -55,8 +58,13 @@ class FaceChoice(_Frozen):
     faces: int
     # True when there were several faces and this one clearly dominated (see select_face).
     dominant: bool = False
-    # Size of this face over the next largest counted face (0 when it is alone).
+    # Size of this face over the largest other counted face (0 when it is alone; under 1 when
+    # a bigger face was passed over because it was off to the side).
     size_ratio: float = 0.0
+    # How it dominated (None when it is alone).
+    dominant_by: DominantBy | None = None
+    # Its centre's distance from the picture's centre (0 centred, 1 on the edge).
+    centre_offset: float = 0.0
 
 
 class FaceAnalysis(_Frozen):
@@ -77,9 +85,13 @@ class FaceAnalysis(_Frozen):
     # What the picture was analysed as (which quality gates applied).
     kind: PhotoKind = "live"
     # Faces counted in the picture; with more than one, ``dominant`` says this one was chosen
-    # because it clearly dominated (largest by a margin, reasonably central).
+    # because it clearly dominated, and ``dominant_by`` how: by its size (largest by a margin,
+    # reasonably central) or by its position (in front of the camera, the others off to the side).
     faces: int = 1
     dominant: bool = False
+    dominant_by: DominantBy | None = None
+    # Frames of a burst whose encodings were averaged into ``encoding`` (1: a single picture).
+    frames: int = 1
 
 
 class VerifyResult(_Frozen):
@@ -117,22 +129,37 @@ class LivenessResult(_Frozen):
     ears: tuple[float, ...] = ()
 
 
+class MeasuredFace(_Frozen):
+    """One detected face as :func:`vision.measure` saw it: quality measurements and encoding."""
+
+    box: FaceBox
+    sharpness: float
+    brightness: float
+    encoding: tuple[float, ...]
+
+
 class FaceMeasurement(_Frozen):
     """Everything :func:`vision.measure` sees in a picture, before any gate decides.
 
     ``hazgate faces calibrate`` records these once per picture and replays the gates of
-    :mod:`gateway.faces.quality` on them. ``box`` and ``encoding`` are those of the largest
-    counted face (None and empty when no face was found).
+    :mod:`gateway.faces.quality` on them: the gates choose a detection, and the face measured
+    for that box is the one compared. ``faces`` holds the largest detections (up to
+    ``vision.MEASURED_FACES``), largest first; empty when no face was found.
     """
 
     image_width: int
     image_height: int
     detections: tuple[Detection, ...]
     upsample: int
-    box: FaceBox | None = None
-    sharpness: float = 0.0
-    brightness: float = 0.0
-    encoding: tuple[float, ...] = ()
+    faces: tuple[MeasuredFace, ...] = ()
+
+    def face(self, box: FaceBox) -> MeasuredFace | None:
+        """The measured face with this box (None if that detection was not measured)."""
+        return next((f for f in self.faces if f.box == box), None)
+
+    @property
+    def largest(self) -> MeasuredFace | None:
+        return self.faces[0] if self.faces else None
 
 
 class Degradation(_Frozen):
@@ -147,8 +174,12 @@ class Degradation(_Frozen):
     out_height: int
     face_px: float
     # The frame's centre sits this fraction of its height below the face's centre
-    # (positive: more room under the face, as in an ID photo showing the shoulders).
+    # (positive: more room under the face, as in an ID photo showing the shoulders), and this
+    # fraction of its width to the right of it (a driver a little off the camera's axis).
     face_dy: float = 0.0
+    face_dx: float = 0.0
+    # In-plane rotation of the picture around the face, degrees (a head tilted in a burst).
+    rotate_deg: float = 0.0
     blur_sigma: float = 0.0
     jpeg_quality: int = 90
     # A second face (the guest photo's) pasted beside and above the first, this many times its

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import threading
 import time
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.faces.config import FaceSettings
 from gateway.faces.errors import FaceUnusableError, ImageInputError
+from gateway.faces.fusion import mean_encoding
 from gateway.faces.imageheader import read_header
 from gateway.faces.models import (
     Degradation,
@@ -35,11 +37,12 @@ from gateway.faces.models import (
     FaceBox,
     FaceMeasurement,
     FrameFace,
+    MeasuredFace,
     PhotoKind,
     Point,
     VerifyResult,
 )
-from gateway.faces.quality import check_quality, counted_faces, select_face
+from gateway.faces.quality import check_quality, select_face
 
 if TYPE_CHECKING:
     from cv2.typing import MatLike
@@ -62,6 +65,18 @@ ENCODING_LENGTH = 128
 LANDMARK_FACE_PX = 400
 # Re-placements of the box while following a face through a burst; one or two suffice.
 FOLLOW_ITERATIONS = 3
+# Detections measured and encoded per picture by measure() (calibration): the driver, someone
+# behind, and one more is as many as the gates ever need to choose from.
+MEASURED_FACES = 3
+# CLAHE (contrast="clahe"): OpenCV's usual clip limit; 4x4 tiles over a crop three faces wide,
+# so a tile is about the size of an eye region.
+CLAHE_CLIP_LIMIT = 2.0
+CLAHE_TILES = 4
+# The aligned face dlib's ResNet reads: 150x150 px with 25 % padding (face_recognition's values).
+CHIP_PX = 150
+CHIP_PADDING = 0.25
+# Seed of the fixed set of small transforms that make the extra views of a face.
+VIEW_SEED = 20260101
 
 
 # face_recognition shares one dlib detector, landmark predictor and ResNet per process, and
@@ -196,15 +211,106 @@ def measure_face(rgb: Image, box: FaceBox) -> tuple[float, float]:
 
 
 # -- encoding and comparison ----------------------------------------------------------------
-def encode_face(rgb: Image, box: FaceBox, cfg: FaceSettings) -> tuple[float, ...]:
-    """The 128-d encoding of the face in ``box`` (68-point alignment, ResNet)."""
-    import face_recognition
+def engine_key(cfg: FaceSettings, kind: PhotoKind) -> dict[str, Any]:
+    """The settings that change what :func:`measure` returns for a picture of this kind.
 
-    with _DLIB_LOCK:
-        encodings = face_recognition.face_encodings(
-            rgb, known_face_locations=[_css(box)], num_jitters=cfg.num_jitters, model="large"
+    ``hazgate faces calibrate`` keys its cache of measurements on them: the gates (sizes,
+    sharpness, ratios, threshold) are replayed on measurements and are not part of it.
+    """
+    return {
+        "detect_max_side_px": cfg.detect_max_side_px,
+        "upsample": cfg.upsample,
+        "views": _views_for(cfg, kind),
+        "contrast": cfg.contrast,
+        "measured_faces": MEASURED_FACES,
+    }
+
+
+def _views_for(cfg: FaceSettings, kind: PhotoKind) -> int:
+    return cfg.reference_views if kind == "reference" else cfg.live_views
+
+
+def _encoder_view(rgb: Image, box: FaceBox, cfg: FaceSettings) -> tuple[Image, FaceBox]:
+    """What the encoder is shown: the picture, or a crop around the face with its contrast evened out.
+
+    ``contrast="clahe"``: CLAHE on the luminance of the face and one face-size around it, so
+    a dim or soft face shows its features as a well-lit one does (colour is left alone).
+    """
+    if cfg.contrast == "none":
+        return rgb, box
+    import cv2
+    import numpy as np
+
+    height, width = rgb.shape[:2]
+    margin = box.size
+    top, left = max(0, box.top - margin), max(0, box.left - margin)
+    bottom, right = min(height, box.bottom + margin), min(width, box.right + margin)
+    lab = cv2.cvtColor(np.ascontiguousarray(rgb[top:bottom, left:right]), cv2.COLOR_RGB2LAB)
+    clahe = cv2.createCLAHE(clipLimit=CLAHE_CLIP_LIMIT, tileGridSize=(CLAHE_TILES, CLAHE_TILES))
+    lab[..., 0] = clahe.apply(lab[..., 0])
+    local = FaceBox(top=box.top - top, right=box.right - left, bottom=box.bottom - top, left=box.left - left)
+    return np.ascontiguousarray(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)), local
+
+
+def _view_transforms(count: int) -> list[tuple[float, float, float, float, bool]]:
+    """(degrees, scale, dx px, dy px, mirrored) of the first ``count`` views of an aligned face.
+
+    View 0 is the face as aligned, view 1 its mirror image; the others are small turns (up to 3
+    degrees), zooms (up to 3 %) and shifts (up to 2 % of the chip), alternately mirrored: the
+    jitter dlib's own ``num_jitters`` draws at random, here drawn once from a fixed seed so the
+    same photo always gives the same encoding.
+    """
+    rng = random.Random(VIEW_SEED)  # noqa: S311 (a fixed set of small transforms, not security)
+    out = [(0.0, 1.0, 0.0, 0.0, False), (0.0, 1.0, 0.0, 0.0, True)]
+    while len(out) < count:
+        shift = CHIP_PX * 0.02
+        out.append(
+            (
+                rng.uniform(-3, 3),
+                rng.uniform(0.97, 1.0),
+                rng.uniform(-shift, shift),
+                rng.uniform(-shift, shift),
+                len(out) % 2 == 1,
+            )
         )
-    return tuple(float(v) for v in encodings[0])
+    return out[:count]
+
+
+def _views(chip: Image, count: int) -> list[Image]:
+    import cv2
+    import numpy as np
+
+    views = []
+    for degrees, scale, dx, dy, mirrored in _view_transforms(count):
+        view = chip
+        if degrees or scale != 1.0 or dx or dy:
+            turn = cv2.getRotationMatrix2D((CHIP_PX / 2, CHIP_PX / 2), degrees, 1 / scale)
+            turn[0, 2] += dx
+            turn[1, 2] += dy
+            view = cv2.warpAffine(chip, turn, (CHIP_PX, CHIP_PX), borderMode=cv2.BORDER_REFLECT)
+        views.append(np.ascontiguousarray(view[:, ::-1] if mirrored else view))
+    return views
+
+
+def encode_face(rgb: Image, box: FaceBox, cfg: FaceSettings, kind: PhotoKind = "live") -> tuple[float, ...]:
+    """The 128-d encoding of the face in ``box``: 68-point alignment, then dlib's ResNet.
+
+    As ``face_recognition.face_encodings`` (identical with one view), but the aligned face is
+    encoded as ``reference_views`` or ``live_views`` views (itself, its mirror image, slightly
+    turned, zoomed and shifted copies: :func:`_view_transforms`) and the encodings averaged.
+    A reference photo is encoded once (ID card read, registry import), so it can afford more.
+    """
+    # dlib itself, as face_recognition imported it (its models are loaded there).
+    from face_recognition.api import dlib, face_encoder, pose_predictor_68_point
+
+    view, local = _encoder_view(rgb, box, cfg)
+    rect = dlib.rectangle(local.left, local.top, local.right, local.bottom)
+    with _DLIB_LOCK:
+        shape = pose_predictor_68_point(view, rect)
+        chip = dlib.get_face_chip(view, shape, size=CHIP_PX, padding=CHIP_PADDING)
+        vectors = face_encoder.compute_face_descriptor(_views(chip, _views_for(cfg, kind)))
+    encodings = [tuple(float(v) for v in vector) for vector in vectors]
+    return encodings[0] if len(encodings) == 1 else mean_encoding(encodings)
 
 
 def analyze(data: bytes, cfg: FaceSettings, kind: PhotoKind = "live") -> FaceAnalysis:
@@ -221,7 +327,7 @@ def analyze(data: bytes, cfg: FaceSettings, kind: PhotoKind = "live") -> FaceAna
     box = choice.box
     sharpness, brightness = measure_face(rgb, box)
     check_quality(box, sharpness, brightness, kind, cfg)
-    encoding = encode_face(rgb, box, cfg)
+    encoding = encode_face(rgb, box, cfg, kind)
     elapsed_ms = (time.perf_counter() - started) * 1000
     logger.debug(
         "%s face %dpx (%d faces) in %dx%d image, upsample %d, %.0f ms",
@@ -245,32 +351,81 @@ def analyze(data: bytes, cfg: FaceSettings, kind: PhotoKind = "live") -> FaceAna
         kind=kind,
         faces=choice.faces,
         dominant=choice.dominant,
+        dominant_by=choice.dominant_by,
     )
 
 
-def measure(data: bytes, cfg: FaceSettings) -> FaceMeasurement:
+def _spread(indices: Sequence[int], count: int) -> list[int]:
+    """``count`` of ``indices`` evenly spread (all of them when there are no more)."""
+    if count <= 0:
+        return []
+    if len(indices) <= count:
+        return list(indices)
+    step = len(indices) / count
+    return [indices[int(i * step + step / 2)] for i in range(count)]
+
+
+def analyze_burst(frames: Sequence[bytes], cfg: FaceSettings, primary: int | None = None) -> FaceAnalysis:
+    """The live face of a burst, its encoding averaged over up to ``burst_frames`` frames.
+
+    The primary frame (the middle one unless given) is analysed as :func:`analyze` does, with
+    every gate: its refusal refuses the burst. The same face is then looked for near the same
+    place in up to ``burst_frames - 1`` other frames, evenly spread; each one where exactly one
+    face is there and passes the quality gates adds its encoding, the others are skipped.
+    ``frames`` in the result says how many were averaged. Bad bytes raise as in analyze().
+    """
+    if not frames:
+        raise ValueError("a burst needs at least one frame")
+    started = time.perf_counter()
+    index = len(frames) // 2 if primary is None else primary
+    first = analyze(frames[index], cfg, "live")
+    encodings = [first.encoding]
+    others = _spread([i for i in range(len(frames)) if i != index], cfg.burst_frames - 1)
+    for i in others:
+        rgb = decode_rgb(frames[i], cfg)
+        box = _find_near(rgb, first.box, cfg)
+        if box is None:
+            continue
+        sharpness, brightness = measure_face(rgb, box)
+        try:
+            check_quality(box, sharpness, brightness, "live", cfg)
+        except FaceUnusableError:
+            continue
+        encodings.append(encode_face(rgb, box, cfg, "live"))
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    return first.model_copy(
+        update={
+            "encoding": mean_encoding(encodings) if len(encodings) > 1 else first.encoding,
+            "frames": len(encodings),
+            "elapsed_ms": round(elapsed_ms, 1),
+        }
+    )
+
+
+def measure(data: bytes, cfg: FaceSettings, kind: PhotoKind = "live") -> FaceMeasurement:
     """What :func:`analyze` measures, with no gate applied (for calibration).
 
-    The largest counted face is measured and encoded whatever its size, light or sharpness,
-    and however many other faces there are. Bad bytes still raise :class:`ImageInputError`.
+    The largest detections (up to MEASURED_FACES, faint ones included) are each measured and
+    encoded whatever their size, light or sharpness, so the gates replayed later can pick any
+    of them. Bad bytes still raise :class:`ImageInputError`.
     """
     rgb = decode_rgb(data, cfg)
     height, width = rgb.shape[:2]
     detections, upsample = detect_faces(rgb, cfg)
-    faces = counted_faces(detections, cfg)
-    if not faces:
-        return FaceMeasurement(image_width=width, image_height=height, detections=tuple(detections), upsample=upsample)
-    box = faces[0].box
-    sharpness, brightness = measure_face(rgb, box)
+    largest = sorted(detections, key=lambda d: (d.box.size, d.score), reverse=True)[:MEASURED_FACES]
+    faces = []
+    for detection in largest:
+        sharpness, brightness = measure_face(rgb, detection.box)
+        faces.append(
+            MeasuredFace(
+                box=detection.box,
+                sharpness=round(sharpness, 2),
+                brightness=round(brightness, 2),
+                encoding=encode_face(rgb, detection.box, cfg, kind),
+            )
+        )
     return FaceMeasurement(
-        image_width=width,
-        image_height=height,
-        detections=tuple(detections),
-        upsample=upsample,
-        box=box,
-        sharpness=round(sharpness, 2),
-        brightness=round(brightness, 2),
-        encoding=encode_face(rgb, box, cfg),
+        image_width=width, image_height=height, detections=tuple(detections), upsample=upsample, faces=tuple(faces)
     )
 
 
@@ -502,14 +657,21 @@ def degrade(
 
     rgb = decode_rgb(data, cfg)
     k = spec.face_px / face.size  # output pixels per source pixel
-    cx = (face.left + face.right) / 2
+    cx = (face.left + face.right) / 2 + spec.face_dx * spec.out_width / k
     cy = (face.top + face.bottom) / 2 + spec.face_dy * spec.out_height / k
     window = _window(rgb, cx, cy, spec.out_width / k, spec.out_height / k)
     out = cv2.resize(
         window, (spec.out_width, spec.out_height), interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
     )
+    host = (
+        spec.out_width / 2 - spec.face_dx * spec.out_width,
+        spec.out_height / 2 - spec.face_dy * spec.out_height,
+        spec.face_px,
+    )
+    if spec.rotate_deg:
+        turn = cv2.getRotationMatrix2D((host[0], host[1]), spec.rotate_deg, 1.0)
+        out = cv2.warpAffine(out, turn, (spec.out_width, spec.out_height), borderMode=cv2.BORDER_REPLICATE)
     if spec.guest_scale is not None and guest is not None:
-        host = (spec.out_width / 2, spec.out_height / 2 - spec.face_dy * spec.out_height, spec.face_px)
         out = _paste_guest(out, host, decode_rgb(guest[0], cfg), guest[1], spec)
     if spec.blur_sigma > 0:
         out = cv2.GaussianBlur(out, (0, 0), spec.blur_sigma)

@@ -133,6 +133,18 @@ class GatePipeline:
             self._conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
         return self._conn
 
+    def _check_db(self) -> None:
+        """A connection idle across a database restart is dead without knowing it, and an event
+        failing on it would get no decision: ask it first (gate events are few)."""
+        if self._conn is None or self._conn.closed:
+            return
+        try:
+            self._conn.execute("SELECT 1")
+        except psycopg.OperationalError:
+            logger.info("gate pipeline: the database connection was lost; reconnecting")
+            self._conn.close()
+            self._conn = None
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self.face_work.renew_if_broken()
@@ -143,13 +155,15 @@ class GatePipeline:
             try:
                 if item is None:
                     self._expire()
-                elif isinstance(item, _Event):
+                    continue
+                self._check_db()
+                if isinstance(item, _Event):
                     self._on_event(item)
                 else:
                     self._on_faces(item)
             except psycopg.OperationalError as exc:
-                # The event is stored; the decision waits for the database. Say so, drop the
-                # connection, and let the next event or a retry take it further.
+                # The event is stored; the decision (or the expiry sweep) waits for the database.
+                # Say so, drop the connection, and let the next event or a retry take it further.
                 logger.warning("gate pipeline lost the database: %s", exc)
                 self._conn = None
             except Exception:  # one bad event must not stop the gates; logged with its trace

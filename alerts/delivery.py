@@ -2,24 +2,26 @@
 
 A row is claimed by pushing its ``next_attempt_at`` past the send timeout (a lease) in one
 ``UPDATE ... FOR UPDATE SKIP LOCKED``, so several workers and several processes never send the
-same row at once, and a worker that dies mid-send leaves the row due again. It is marked
-delivered only after the receiver accepted it; a failure schedules the next try with the core's
-backoff. Hence at least once: a receiver de-duplicates by ``X-Hazgate-Delivery``.
+same row at once, and a worker that dies mid-send leaves the row due again. The row is sent with
+its subscription **as stored at that moment** (read by id after the claim), never an in-memory
+copy that may not be loaded yet: any process delivers correctly from its first second. Only a
+subscription deleted for good gives its rows up; one this process's settings refuse is retried.
+A row is marked delivered only after the receiver accepted it; a failure schedules the next try
+with the core's backoff. Hence at least once: a receiver de-duplicates by ``X-Hazgate-Delivery``.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
 import psycopg
 
 from alerts.channels import DeliveryError, MqttPublisher, SmtpSender, WebhookSender, send
+from alerts.config import load_subscription
 from alerts.payload import Backoff, next_attempt_delay_s
-from alerts.store import StoredSubscription
 from alerts.urlcheck import UrlPolicy
 from hazgate.settings import Settings
 
@@ -65,15 +67,9 @@ class _Claimed:
 class DeliveryWorkers:
     """``count`` threads draining the outbox; :meth:`wake` after queueing for prompt delivery."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        policy: UrlPolicy,
-        subscriptions: Callable[[], Mapping[str, StoredSubscription]],
-    ) -> None:
+    def __init__(self, settings: Settings, policy: UrlPolicy) -> None:
         cfg = settings.alerts
         self.conninfo = settings.db_url
-        self.subscriptions = subscriptions
         self.policy = policy
         self.timeout_s = cfg.webhook_timeout_s
         self.backoff = Backoff(base_s=cfg.retry_base_s, cap_s=max(cfg.retry_base_s, cfg.retry_max_s))
@@ -138,31 +134,37 @@ class DeliveryWorkers:
         if row is None:
             return False
         job = _Claimed(int(row[0]), row[1], row[2], bytes(row[3]), int(row[4]))
-        stored = self.subscriptions().get(job.subscription_id)
-        if stored is None:
+        now = load_subscription(conn, job.subscription_id, self.policy)
+        if now.deleted:
             conn.execute(
-                "UPDATE alert_outbox SET gave_up_at = now(), last_error = %s WHERE id = %s",
-                ("subscription deleted, or refused by the current URL policy", job.row_id),
+                "UPDATE alert_outbox SET gave_up_at = now(), last_error = %s WHERE id = %s", (now.problem, job.row_id)
             )
             self._count(abandoned=1)
             return True
+        if now.stored is None:
+            self._retry(conn, job, now.problem or "subscription unusable")
+            return True
+        stored = now.stored
         try:
             send(stored.sub, job.payload, job.delivery_id, webhook=webhook, mqtt_publisher=self.mqtt, smtp=self.smtp)
         except DeliveryError as exc:
-            delay_s = next_attempt_delay_s(job.attempts, job.delivery_id, self.backoff)
-            logger.warning(
-                "delivery %s (attempt %d) failed: %s; next try in %.1f s", job.delivery_id, job.attempts, exc, delay_s
-            )
-            conn.execute(
-                "UPDATE alert_outbox SET next_attempt_at = now() + make_interval(secs => %s), last_error = %s"
-                " WHERE id = %s",
-                (delay_s, str(exc)[:2000], job.row_id),
-            )
-            self._count(failed=1, error=str(exc))
+            self._retry(conn, job, str(exc))
             return True
         conn.execute("UPDATE alert_outbox SET delivered_at = now(), last_error = NULL WHERE id = %s", (job.row_id,))
         self._count(delivered=1)
         return True
+
+    def _retry(self, conn: psycopg.Connection, job: _Claimed, error: str) -> None:
+        delay_s = next_attempt_delay_s(job.attempts, job.delivery_id, self.backoff)
+        logger.warning(
+            "delivery %s (attempt %d) failed: %s; next try in %.1f s", job.delivery_id, job.attempts, error, delay_s
+        )
+        conn.execute(
+            "UPDATE alert_outbox SET next_attempt_at = now() + make_interval(secs => %s), last_error = %s"
+            " WHERE id = %s",
+            (delay_s, error[:2000], job.row_id),
+        )
+        self._count(failed=1, error=error)
 
     def _count(self, *, delivered: int = 0, failed: int = 0, abandoned: int = 0, error: str | None = None) -> None:
         with self._stats_lock:

@@ -9,8 +9,8 @@ docs/alerts.md for the behaviour of each rule kind.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
@@ -191,15 +191,15 @@ def _step(
     clear bound resolves, in between holds."""
     if not st.firing:
         if not holds(op, x, bound):
-            return (replace(st, pending_since=None) if st.pending_since else st), None
+            return (_with(st, pending_since=None) if st.pending_since else st), None
         since = st.pending_since or ts
         if _age_s(ts, since) >= for_s:
-            return replace(st, firing=True, firing_since=ts, pending_since=since), "fire"
-        return (st if st.pending_since == since else replace(st, pending_since=since)), None
+            return _with(st, firing=True, firing_since=ts, pending_since=since), "fire"
+        return (st if st.pending_since == since else _with(st, pending_since=since)), None
     if holds(op, x, bound):
         return st, "repeat"
     if is_cleared(op, x, bound, clear):
-        return replace(st, firing=False, firing_since=None, pending_since=None), "resolve"
+        return _with(st, firing=False, firing_since=None, pending_since=None), "resolve"
     return st, "hold"
 
 
@@ -248,10 +248,27 @@ def _condition_transition(
     )
 
 
+def _with(st: SubjectState, **changes: Any) -> SubjectState:
+    """``dataclasses.replace`` for SubjectState, without its generic machinery (the hot path:
+    several times per reading)."""
+    get = changes.get
+    return SubjectState(
+        site=get("site", st.site),
+        device_id=get("device_id", st.device_id),
+        device_type=get("device_type", st.device_type),
+        last_ts=get("last_ts", st.last_ts),
+        pending_since=get("pending_since", st.pending_since),
+        firing=get("firing", st.firing),
+        firing_since=get("firing_since", st.firing_since),
+        offline=get("offline", st.offline),
+        points=get("points", st.points),
+    )
+
+
 def _fresh(st: SubjectState | None, r: Reading, **changes: Any) -> SubjectState:
     """``st`` (or a new subject) having seen reading ``r``, with ``changes`` applied in the same copy."""
     seen = {"site": r.site, "device_type": r.device_type, "last_ts": r.ts, **changes}
-    return SubjectState(device_id=r.device_id, **seen) if st is None else replace(st, **seen)
+    return SubjectState(device_id=r.device_id, **seen) if st is None else _with(st, **seen)
 
 
 def _threshold(ch: _Changes, rule_id: str, rule: ThresholdRule, r: Reading) -> Transition | None:
@@ -271,6 +288,10 @@ def _threshold(ch: _Changes, rule_id: str, rule: ThresholdRule, r: Reading) -> T
     )
 
 
+def _point_ts(point: tuple[datetime, float]) -> datetime:
+    return point[0]
+
+
 def _thin(points: list[tuple[datetime, float]]) -> list[tuple[datetime, float]]:
     while len(points) > RATE_MAX_POINTS:
         newest = points[-1]
@@ -286,9 +307,12 @@ def _rate(ch: _Changes, rule_id: str, rule: RateRule, r: Reading) -> Transition 
     if st is not None and st.last_ts is not None and r.ts <= st.last_ts:
         return None
     horizon = r.ts - timedelta(seconds=rule.window_s)
-    points = [p for p in (st.points if st is not None else ()) if p[0] >= horizon]
-    points = _thin([*points, (r.ts, x)])
-    new = _fresh(st, r, points=tuple(points))
+    old = st.points if st is not None else ()
+    # Points are in time order: those inside the window are a tail, found by bisection.
+    points = (*old[bisect_left(old, horizon, key=_point_ts) :], (r.ts, x))
+    if len(points) > RATE_MAX_POINTS:
+        points = tuple(_thin(list(points)))
+    new = _fresh(st, r, points=points)
     t0, v0 = points[0]
     span_s = _age_s(r.ts, t0)
     if span_s <= 0 or span_s < rule.window_s * RATE_MIN_SPAN_FRACTION:
@@ -376,13 +400,13 @@ def _absence_status(ch: _Changes, rule_id: str, rule: AbsenceRule, s: DeviceStat
     if s.state == "online":
         # Connected is not reporting: the clock starts for an unknown device, an alert stays open.
         if st is None or st.offline:
-            ch.put(rule_id, rule, s.device_id, replace(base, offline=False))
+            ch.put(rule_id, rule, s.device_id, _with(base, offline=False))
         return None
     if base.firing:
         if not base.offline:
-            ch.put(rule_id, rule, s.device_id, replace(base, offline=True))
+            ch.put(rule_id, rule, s.device_id, _with(base, offline=True))
         return None
-    new = replace(base, firing=True, firing_since=s.ts, offline=True)
+    new = _with(base, firing=True, firing_since=s.ts, offline=True)
     ch.put(rule_id, rule, s.device_id, new)
     summary = f"{s.device_id} went offline (last will)"
     return _transition("fire", rule_id, rule, s.device_id, s.ts, "offline", summary, new)
@@ -400,7 +424,7 @@ def _absence_tick(ch: _Changes, rule_id: str, rule: AbsenceRule, now: datetime) 
             continue
         silent_s = _age_s(now, st.last_ts)
         if silent_s > rule.silence_s:
-            new = replace(st, firing=True, firing_since=now)
+            new = _with(st, firing=True, firing_since=now)
             ch.put(rule_id, rule, subject, new)
             summary = f"{subject} silent for {silent_s:.0f} s (limit {rule.silence_s:g} s)"
             out.append(_transition("fire", rule_id, rule, subject, now, "silence", summary, new, value=silent_s))
@@ -451,7 +475,7 @@ def _dwell_tick(ch: _Changes, rule_id: str, rule: DwellRule, now: datetime) -> l
             continue
         inside_s = _age_s(now, st.last_ts)
         if inside_s > rule.max_s:
-            new = replace(st, firing=True, firing_since=now)
+            new = _with(st, firing=True, firing_since=now)
             ch.put(rule_id, rule, plate, new)
             hours = inside_s / 3600.0
             summary = f"{plate} inside {st.site} for {hours:.1f} h (limit {rule.max_hours:g} h)"
@@ -479,7 +503,7 @@ def _inspection_failed(ch: _Changes, rule_id: str, rule: GateFailureRule, e: Ins
     }
     summary = f"{plate} failed inspection at gate {e.gate_id}: {', '.join(failed) or 'no check named'}"
     if st is not None and st.firing:
-        new = replace(st, last_ts=e.ts)
+        new = _with(st, last_ts=e.ts)
         ch.put(rule_id, rule, plate, new)
         return _transition("update", rule_id, rule, plate, e.ts, "repeat", summary, new, repeat=True, details=details)
     new = SubjectState(site=e.site, last_ts=e.ts, firing=True, firing_since=e.ts)
@@ -622,12 +646,36 @@ def evaluate(
 def evaluate_all(
     rules: Mapping[str, Rule], state: EngineState, events: list[Event], context: EngineContext = EMPTY_CONTEXT
 ) -> tuple[EngineState, list[Transition]]:
-    """Fold :func:`evaluate` over ``events`` in order (replays, tests, batches from the ingest)."""
+    """:func:`evaluate` folded over ``events`` in order (the stored stream, replays, tests).
+
+    The same result as calling :func:`evaluate` event by event, in one pass: the changes are
+    collected once and the new state is built once at the end, not once per event.
+    """
+    if not events:
+        return state, []
+    ch = _Changes(state)
     out: list[Transition] = []
+    order = sorted(rules)
+    # A rule id reused for another kind retires its old state at the first event, as evaluate does.
+    changed_kind = {rid for rid in order if (old := state.rules.get(rid)) is not None and old.kind != rules[rid].kind}
+    removed = sorted(set(state.rules) - set(rules))
     for event in events:
-        state, transitions = evaluate(rules, state, event, context)
-        out.extend(transitions)
-    return state, out
+        ts = _event_ts(event)
+        where = _Where(context, event)
+        for rule_id in order:
+            rule = rules[rule_id]
+            if rule_id in changed_kind:
+                changed_kind.discard(rule_id)
+                out.extend(_retire(ch, rule_id, state.rules[rule_id], ts, "rule_changed"))
+            if isinstance(rule, ZoneRule | SpeedingRule | StopRule | OffRouteRule):
+                out.extend(_on_position(ch, rule_id, rule, event, where))
+            else:
+                out.extend(_on_event(ch, rule_id, rule, event))
+        if removed and isinstance(event, Tick):
+            for rule_id in removed:
+                out.extend(_retire(ch, rule_id, state.rules[rule_id], ts, "rule_removed"))
+            removed = []
+    return ch.build(), out
 
 
 def release(state: EngineState, rule_id: str, subject: str) -> EngineState:

@@ -25,3 +25,7 @@ class UnsafeUrlError(AlertsError, ValueError):
 
     A ``ValueError`` so that pydantic validators turn it into a field error with this message.
     """
+
+
+class InputFormatError(AlertsError):
+    """A stored engine input cannot be read (a kind this build does not know, a damaged body)."""

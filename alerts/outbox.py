@@ -15,6 +15,7 @@ from typing import Final
 
 import psycopg
 
+from alerts.config import AlertConfig, StoredSubscription
 from alerts.lifecycle import (
     Alert,
     EscalationPolicy,
@@ -25,7 +26,6 @@ from alerts.lifecycle import (
     due_notifications,
 )
 from alerts.payload import alert_body, encode_body
-from alerts.store import AlertConfig, StoredSubscription
 from hazgate.settings import AlertsSettings
 
 # A Tier needs at least one target, but a tier may have no subscription yet. This id matches

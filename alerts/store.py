@@ -1,8 +1,8 @@
-"""PostgreSQL persistence of alerting (adapter): configuration, alerts, the evaluation state.
+"""PostgreSQL persistence of alerting (adapter): alert rows and the partitions' evaluation state.
 
-Synchronous psycopg for the alert service's threads. The SQL that writes an alert row and
-announces a change (:data:`UPSERT_ALERT`, :func:`alert_params`, :func:`stream_payload`) is shared
-with the API, which runs it on its async connections. Tables: migration 0006_alerts.sql.
+Synchronous psycopg for the evaluator's thread. The SQL that writes an alert row and announces a
+change (:data:`UPSERT_ALERT`, :func:`alert_params`, :func:`stream_payload`) is shared with the
+API, which runs it on its async connections. Tables: migrations 0006_alerts.sql, 0014_alert_stream.sql.
 """
 
 from __future__ import annotations
@@ -10,138 +10,116 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 import psycopg
 from psycopg.types.json import Jsonb
-from pydantic import ValidationError
 
-from alerts.context import EMPTY_CONTEXT, EngineContext
-from alerts.lifecycle import Alert, Silence, SilenceMatchers
-from alerts.models import Rule, Subscription, parse_rule, parse_subscription
+from alerts.errors import AlertsError, StateFormatError
+from alerts.lifecycle import Alert
 from alerts.payload import alert_body
 from alerts.state import EngineState
-from alerts.urlcheck import UrlPolicy
-from park.store import current_layouts
 
 logger = logging.getLogger(__name__)
 
 # LISTEN channels. hazgate_alerts: "config" (rules, subscriptions, silences changed; sent by the
-# migration's triggers) or "alert" (an officer acknowledged or resolved one): the alert service
-# runs its timer at once. hazgate_stream: JSON events for the API's live stream (api/stream.py).
+# migration's triggers) or "alert" (an officer acknowledged or resolved one): evaluators run
+# their tick at once. hazgate_stream: JSON events for the API's live stream (api/stream.py).
 ALERTS_CHANNEL: Final = "hazgate_alerts"
 STREAM_CHANNEL: Final = "hazgate_stream"
 # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; a larger alert is announced by id.
 MAX_NOTIFY_BYTES: Final = 7900
 
 
-@dataclass(frozen=True, slots=True)
-class StoredSubscription:
-    """A subscription as the service uses it: the validated body, its owner and tier, the secret."""
+class PartitionLost(AlertsError):
+    """A partition's saved version is not the one this process loaded: another process owns it now."""
 
-    id: str
-    owner_id: int
-    tier: int
-    sub: Subscription
+
+Watermarks = dict[str, datetime]  # device -> time stamp of its newest reading evaluated
 
 
 @dataclass(frozen=True, slots=True)
-class AlertConfig:
-    version: int
-    rules: dict[str, Rule] = field(default_factory=dict)
-    subscriptions: dict[str, StoredSubscription] = field(default_factory=dict)
-    silences: tuple[Silence, ...] = ()
-    # Park layouts and trackers' plates, for rules on positions (issue 11).
-    context: EngineContext = EMPTY_CONTEXT
-
-
-@dataclass(frozen=True, slots=True)
-class SavedEngine:
+class SavedPartition:
+    part: int
+    cursor: int  # xid8: every input of the partition stored below it is evaluated into ``state``
     state: EngineState
-    watermarks: dict[str, datetime]
-    resume_from: datetime
+    version: int
+    evaluated_until: datetime
+    watermarks: Watermarks
 
 
-# --- configuration -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PartitionSave:
+    """What to save for one partition: its new cursor and state, over ``version``."""
+
+    part: int
+    version: int
+    cursor: int
+    state: EngineState
+    evaluated_until: datetime
+    watermarks: Mapping[str, datetime]
+    state_changed: bool = True  # False: only the cursor moved, the stored state and watermarks stay
 
 
-def config_version(conn: psycopg.Connection) -> int:
-    row = conn.execute("SELECT version FROM alert_config_version").fetchone()
-    return int(row[0]) if row else 0
+# --- evaluation state, per partition ---------------------------------------------------------------
 
 
-def load_config(conn: psycopg.Connection, url_policy: UrlPolicy) -> AlertConfig:
-    """Enabled rules, live subscriptions, silences not yet over. Bad stored bodies are skipped, loudly."""
-    version = config_version(conn)
-    rules: dict[str, Rule] = {}
-    for rule_id, body in conn.execute(
-        "SELECT id::text, body FROM alert_rules WHERE enabled AND deleted_at IS NULL"
-    ).fetchall():
-        try:
-            rules[rule_id] = parse_rule(body)
-        except ValidationError as exc:
-            logger.error("rule %s cannot be read and is not evaluated: %s", rule_id, exc)
-    subs: dict[str, StoredSubscription] = {}
-    for sub_id, owner, tier, body, secret in conn.execute(
-        "SELECT id::text, owner_id, tier, body, secret FROM alert_subscriptions WHERE deleted_at IS NULL"
-    ).fetchall():
-        data = dict(body) if secret is None else {**body, "secret": secret}
-        try:
-            subs[sub_id] = StoredSubscription(sub_id, owner, tier, parse_subscription(data, url_policy=url_policy))
-        except ValidationError as exc:
-            logger.error("subscription %s is refused by the current settings and gets nothing: %s", sub_id, exc)
-    silences = tuple(
-        Silence(
-            id=sid,
-            matchers=SilenceMatchers(site=site, device_id=device_id, rule_id=rule_id),
-            starts_at=starts,
-            ends_at=ends,
-            reason=reason,
-            created_by=by,
+def partition_count(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT alert_partition_count()").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def load_partitions(conn: psycopg.Connection, parts: Iterable[int]) -> list[SavedPartition]:
+    rows = conn.execute(
+        "SELECT part, cursor::text, state::text, version, evaluated_until, watermarks FROM alert_partitions"
+        " WHERE part = ANY(%s) ORDER BY part",
+        (sorted(set(parts)),),
+    ).fetchall()
+    return [SavedPartition(p, int(c), EngineState.from_json(s), int(v), at, _marks(m)) for p, c, s, v, at, m in rows]
+
+
+def _marks(stored: Mapping[str, str]) -> Watermarks:
+    try:
+        return {device: datetime.fromisoformat(ts) for device, ts in stored.items()}
+    except (TypeError, ValueError) as exc:
+        raise StateFormatError(f"saved watermarks cannot be read: {exc}") from exc
+
+
+def lock_partitions(conn: psycopg.Connection, expected: Mapping[int, int]) -> None:
+    """Inside a transaction: lock the partitions' rows; PartitionLost unless each is at ``expected`` version."""
+    rows = conn.execute(
+        "SELECT part, version FROM alert_partitions WHERE part = ANY(%s) ORDER BY part FOR UPDATE",
+        (sorted(expected),),
+    ).fetchall()
+    found = {int(p): int(v) for p, v in rows}
+    lost = sorted(p for p, v in expected.items() if found.get(p) != v)
+    if lost:
+        raise PartitionLost(f"partitions {lost} were saved by another process meanwhile")
+
+
+def save_partitions(conn: psycopg.Connection, saves: Iterable[PartitionSave]) -> None:
+    """Inside the transaction that locked them: each partition's cursor and state, version + 1."""
+    rows = [
+        (
+            str(s.cursor),
+            s.state.to_json() if s.state_changed else None,
+            Jsonb({d: ts.isoformat() for d, ts in s.watermarks.items()}) if s.state_changed else None,
+            s.evaluated_until,
+            s.part,
         )
-        for sid, site, device_id, rule_id, starts, ends, reason, by in conn.execute(
-            "SELECT id::text, site, device_id, rule_id, starts_at, ends_at, reason, created_by"
-            " FROM alert_silences WHERE ends_at > now()"
-        ).fetchall()
-    )
-    return AlertConfig(version, rules, subs, silences, load_context(conn))
-
-
-def load_context(conn: psycopg.Connection) -> EngineContext:
-    """The current layout of every site and the plate of every tracker mounted on a vehicle."""
-    rows = conn.execute("SELECT device_id, plate FROM devices WHERE plate IS NOT NULL AND type = 'gps_tracker'")
-    plates: dict[str, str] = {str(device_id): str(plate) for device_id, plate in rows.fetchall()}
-    return EngineContext.of(current_layouts(conn), plates)
-
-
-# --- evaluation state ------------------------------------------------------------------------------
-
-
-def load_engine(conn: psycopg.Connection) -> SavedEngine | None:
-    row = conn.execute("SELECT state::text, watermarks, resume_from FROM alert_engine_state").fetchone()
-    if row is None:
-        return None
-    marks = {k: datetime.fromisoformat(v) for k, v in dict(row[1]).items()}
-    return SavedEngine(EngineState.from_json(row[0]), marks, row[2])
-
-
-def save_engine(
-    conn: psycopg.Connection, state: EngineState, watermarks: Mapping[str, datetime], resume_from: datetime
-) -> None:
-    marks = {k: v.isoformat() for k, v in watermarks.items()}
-    conn.execute(
-        "INSERT INTO alert_engine_state (id, state, watermarks, resume_from, saved_at)"
-        " VALUES (true, %s::jsonb, %s, %s, now())"
-        " ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, watermarks = EXCLUDED.watermarks,"
-        " resume_from = EXCLUDED.resume_from, saved_at = EXCLUDED.saved_at",
-        (state.to_json(), Jsonb(marks), resume_from),
-    )
-
-
-def registered_devices(conn: psycopg.Connection) -> set[str]:
-    return {r[0] for r in conn.execute("SELECT device_id FROM devices").fetchall()}
+        for s in saves
+    ]
+    if rows:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE alert_partitions SET cursor = %s::xid8, state = coalesce(%s::jsonb, state),"
+                " watermarks = coalesce(%s::jsonb, watermarks), evaluated_until = %s, version = version + 1,"
+                " saved_at = now() WHERE part = %s",
+                rows,
+            )
 
 
 # --- alerts ------------------------------------------------------------------------------------------
@@ -198,9 +176,13 @@ def lock_open_alerts(conn: psycopg.Connection, fingerprints: Iterable[str]) -> d
     return {a.fingerprint: a for a in found}
 
 
-def lock_unsettled(conn: psycopg.Connection) -> list[Alert]:
-    """Alerts something may still become due for: open ones, and resolved ones not yet announced."""
-    rows = conn.execute("SELECT doc FROM alerts WHERE NOT settled ORDER BY started_at FOR UPDATE").fetchall()
+def lock_unsettled(conn: psycopg.Connection, parts: Iterable[int]) -> list[Alert]:
+    """Alerts of these partitions something may still become due for: open ones, and resolved
+    ones not yet announced."""
+    rows = conn.execute(
+        "SELECT doc FROM alerts WHERE NOT settled AND part = ANY(%s) ORDER BY started_at FOR UPDATE",
+        (sorted(set(parts)),),
+    ).fetchall()
     return [alert_from_doc(r[0]) for r in rows]
 
 

@@ -1,30 +1,35 @@
 """One transaction per change of the alerts (adapter): rows, notifications, live notice, state.
 
-The evaluator calls :func:`write_changes` with the transitions the engine produced and the state
-it produced them in; everything they imply is committed together or not at all, so a restart
-finds the alerts, the outbox and the engine state in agreement.
+The evaluator calls :func:`write_changes` with the transitions the engine produced and the
+partitions' states and cursors it produced them in; everything they imply is committed together
+or not at all, so a restart finds the alerts, the outbox, the engine states and the cursors in
+agreement, and replays exactly what was not committed. The partitions' rows are locked first and
+must be at the versions this process loaded (a compare-and-set): a process that lost a partition
+to another cannot save over it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import psycopg
 
+from alerts.config import AlertConfig
 from alerts.engine import Transition, release
 from alerts.lifecycle import Alert, fold
 from alerts.outbox import queue_due
 from alerts.state import EngineState, fingerprint
 from alerts.store import (
-    AlertConfig,
+    PartitionSave,
     lock_open_alerts,
+    lock_partitions,
     lock_unsettled,
     mark_settled,
     notify_stream,
     open_fingerprints,
-    save_engine,
+    save_partitions,
     write_alerts,
 )
 from hazgate.settings import AlertsSettings
@@ -32,8 +37,9 @@ from hazgate.settings import AlertsSettings
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    state: EngineState  # as saved: a tick may have released pairs resolved by hand
+    saved: dict[int, PartitionSave]  # as saved: a tick may have released pairs resolved by hand
     outbox_rows: int
+    alerts_changed: int
 
 
 def write_changes(
@@ -41,33 +47,41 @@ def write_changes(
     *,
     config: AlertConfig,
     cfg: AlertsSettings,
-    state: EngineState,
+    partitions: Sequence[PartitionSave],
+    dirty: Collection[int],
     transitions: list[Transition],
-    watermarks: Mapping[str, datetime],
-    resume_from: datetime,
     now: datetime,
     tick: bool,
 ) -> Written:
-    """Fold ``transitions`` into the alerts, queue what is due, announce, save ``state``.
+    """Fold ``transitions`` into the alerts, queue what is due, announce, save the partitions.
 
-    ``tick``: also release engine pairs whose alert an officer resolved, and look at every alert
-    not yet settled (escalations, repeats, silences that ended), not only the changed ones.
+    ``partitions``: the ones this commit speaks for (locked, version-checked); those in ``dirty``
+    are saved, and on a tick those whose state the reconciliation changed. ``tick``: also release
+    engine pairs whose alert an officer resolved, and look at every alert of these partitions not
+    yet settled (escalations, repeats, silences that ended), not only the changed ones.
     """
     with conn.transaction():
+        lock_partitions(conn, {p.part: p.version for p in partitions})
         changed, transient = fold_into_store(conn, transitions)
         # An alert that opened and closed within this transaction is announced as it was when
         # it fired, then as resolved: a brief breach must not pass unnoticed.
         rows, _ = queue_due(conn, transient, config, cfg, now)
+        states = {p.part: p.state for p in partitions}
         if tick:
-            state = reconcile(conn, state)
-            todo = lock_unsettled(conn)
+            states = reconcile(conn, states)
+            todo = lock_unsettled(conn, states)
         else:
             todo = changed
         more, done = queue_due(conn, todo, config, cfg, now)
         mark_settled(conn, done)
         notify_stream(conn, changed)
-        save_engine(conn, state, watermarks, resume_from)
-    return Written(state, rows + more)
+        saves = [
+            replace(p, state=states[p.part], state_changed=p.state_changed or states[p.part] is not p.state)
+            for p in partitions
+            if p.part in dirty or states[p.part] is not p.state
+        ]
+        save_partitions(conn, saves)
+    return Written({s.part: s for s in saves}, rows + more, len(changed))
 
 
 def fold_into_store(conn: psycopg.Connection, transitions: list[Transition]) -> tuple[list[Alert], list[Alert]]:
@@ -91,14 +105,18 @@ def fold_into_store(conn: psycopg.Connection, transitions: list[Transition]) -> 
     return list(changed.values()), transient
 
 
-def reconcile(conn: psycopg.Connection, state: EngineState) -> EngineState:
+def reconcile(conn: psycopg.Connection, states: Mapping[int, EngineState]) -> dict[int, EngineState]:
     """Forget pairs the engine thinks firing whose alert an officer resolved (engine.release)."""
-    pairs = state.firing()
-    if not pairs:
-        return state
-    by_fp = {fingerprint(rule_id, subject): (rule_id, subject) for rule_id, subject in pairs}
+    by_fp = {
+        fingerprint(rule_id, subject): (part, rule_id, subject)
+        for part, state in states.items()
+        for rule_id, subject in state.firing()
+    }
+    out = dict(states)
+    if not by_fp:
+        return out
     still_open = open_fingerprints(conn, by_fp)
-    for fp, (rule_id, subject) in by_fp.items():
+    for fp, (part, rule_id, subject) in by_fp.items():
         if fp not in still_open:
-            state = release(state, rule_id, subject)
-    return state
+            out[part] = release(out[part], rule_id, subject)
+    return out

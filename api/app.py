@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
@@ -14,8 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from alerts.gate_bridge import GateAlertBridge
-from alerts.service import AlertService
+from alerts.lag import BLOCKER_SQL, EVALUATION_HEALTH_SQL, blocker_from_row, evaluation_health
+from alerts.partitions import MEMBER_LOCK_KEY, PARTITION_LOCK_KEY
 from api import errors as error_shape
 from api import openapi, pages
 from api.audit import AuditMiddleware
@@ -24,12 +24,14 @@ from api.health import HEALTH_RESPONSES, HealthOut
 from api.live import LiveBridge
 from api.routes import ROUTERS
 from api.stream import Broadcaster, PgRelay
-from gateway.service import GatewayService
 from hazgate import __version__
 from hazgate.mqtt_probe import probe_broker
+from hazgate.roles import WITH_API, build_process
 from hazgate.settings import Settings
 from stays.blacklist import DEFAULT_LOOKUP, BlacklistLookup
-from stays.departures import alert_hook
+
+if TYPE_CHECKING:
+    from gateway.service import GatewayService
 
 
 async def database_health(pool: AsyncConnectionPool) -> dict[str, Any]:
@@ -43,6 +45,22 @@ async def database_health(pool: AsyncConnectionPool) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - any failure means "down", and we say why
         return {"up": False, "error": str(exc)}
     return {"up": True, "timescaledb": row[0] if row else None, "edition": row[1] if row else None}
+
+
+async def alert_evaluation_health(pool: AsyncConnectionPool, warn_s: float) -> dict[str, Any] | None:
+    """Evaluators, partitions without owner, lag, and what holds the stream back (alerts/lag.py)."""
+    try:
+        async with pool.connection(timeout=3) as conn:
+            params = {"member": MEMBER_LOCK_KEY, "part": PARTITION_LOCK_KEY}
+            row = await (await conn.execute(EVALUATION_HEALTH_SQL, params)).fetchone()
+            if row is None:
+                return None
+            blocker = None
+            if row[4] is not None and float(row[4]) >= warn_s:
+                blocker = blocker_from_row(await (await conn.execute(BLOCKER_SQL)).fetchone())
+    except Exception:  # noqa: BLE001 - health is reported, never raised
+        return None
+    return evaluation_health(row, blocker)
 
 
 def _error_handlers(app: FastAPI) -> None:
@@ -98,8 +116,11 @@ async def _stop_server_on_fatal(app: FastAPI, gateway: GatewayService) -> None:
         stop_server()
 
 
-def create_app(settings: Settings, *, gateway: bool = False, blacklist: BlacklistLookup = DEFAULT_LOOKUP) -> FastAPI:
-    """The API; with gateway=True the MQTT gateway runs in the same process (role `all`)."""
+def create_app(settings: Settings, *, role: str = "api", blacklist: BlacklistLookup = DEFAULT_LOOKUP) -> FastAPI:
+    """The API, and the background parts of ``role`` in the same process (hazgate/roles.py):
+    ``all`` runs the MQTT gateway and alert evaluation beside it, ``api`` nothing else."""
+    if role not in WITH_API:
+        raise ValueError(f"role {role!r} serves no API")
     # check=: a connection broken by a database restart is replaced, not handed to a request.
     pool = AsyncConnectionPool(
         settings.db_url, open=False, min_size=1, max_size=10, check=AsyncConnectionPool.check_connection
@@ -109,13 +130,8 @@ def create_app(settings: Settings, *, gateway: bool = False, blacklist: Blacklis
     sync_pool = ConnectionPool(
         settings.db_url, open=False, min_size=1, max_size=4, check=ConnectionPool.check_connection
     )
-    gateway_service = GatewayService(settings, blacklist=blacklist) if gateway else None
-    # Alerting (issue 5): rules run on the gateway's stored stream, so only beside a gateway.
-    alert_service = AlertService(settings) if gateway_service is not None else None
-    if alert_service is not None and gateway_service is not None:
-        gateway_service.router.listeners.append(alert_service.on_stored)
-        gateway_service.gate.listeners.append(GateAlertBridge(alert_service))
-        gateway_service.gate.departure_hook = alert_hook(alert_service)
+    process = build_process(settings, role, blacklist=blacklist)
+    gateway_service = process.gateway
     broadcaster = Broadcaster()
     relay = PgRelay(settings.db_url, broadcaster)
     # Pages' live feed (issue 6): decisions and statuses from the broker, telemetry from the gateway.
@@ -131,20 +147,15 @@ def create_app(settings: Settings, *, gateway: bool = False, blacklist: Blacklis
         live.start()
         commands.start()
         watch = None
-        if alert_service is not None:
-            alert_service.start()  # before the gateway, so the first batch finds it listening
+        process.start()
         if gateway_service is not None:
-            gateway_service.start()
             watch = asyncio.create_task(_stop_server_on_fatal(app_, gateway_service), name="hazgate-gateway-watch")
         try:
             yield
         finally:
             if watch is not None:
                 watch.cancel()
-            if gateway_service is not None:
-                await asyncio.to_thread(gateway_service.stop)
-            if alert_service is not None:
-                await asyncio.to_thread(alert_service.stop)  # after the gateway's last batch
+            await asyncio.to_thread(process.stop)
             await asyncio.to_thread(commands.stop)
             await live.stop()
             await relay.stop()
@@ -157,11 +168,13 @@ def create_app(settings: Settings, *, gateway: bool = False, blacklist: Blacklis
     _offline_docs(app)
     app.state.settings = settings
     app.state.pool = pool
+    app.state.process = process
     app.state.gateway = gateway_service
-    app.state.alerts = alert_service
+    app.state.alerts = process.evaluator
     app.state.sync_pool = sync_pool
     app.state.blacklist = blacklist
-    app.state.departure_hook = alert_hook(alert_service)
+    # Departures are alert inputs written in the transaction that closes the stay (stays/departures.py).
+    app.state.departure_hook = None
     app.state.broadcaster = broadcaster
     app.state.commands = commands
     _error_handlers(app)
@@ -176,7 +189,7 @@ def create_app(settings: Settings, *, gateway: bool = False, blacklist: Blacklis
 
     @app.get("/healthz", tags=["health"], response_model=HealthOut, responses=HEALTH_RESPONSES)
     async def healthz() -> JSONResponse:
-        """Database (with TimescaleDB version and edition) and broker reachability."""
+        """Database (with TimescaleDB version and edition), broker reachability, alert evaluation."""
         database = await database_health(pool)
         broker: dict[str, Any] = {"url": settings.mqtt_url}
         if gateway_service is not None:
@@ -188,7 +201,9 @@ def create_app(settings: Settings, *, gateway: bool = False, blacklist: Blacklis
         if problem:
             broker["error"] = problem
         healthy = database["up"] and broker["up"]
-        body = {"status": "ok" if healthy else "degraded", "database": database, "mqtt": broker}
+        body: dict[str, Any] = {"status": "ok" if healthy else "degraded", "database": database, "mqtt": broker}
+        if database["up"]:
+            body["alerts"] = await alert_evaluation_health(pool, settings.alerts.lag_warn_s)
         return JSONResponse(body, status_code=200 if healthy else 503)
 
     return app

@@ -20,12 +20,19 @@ UNKNOWN_RECHECK_S = 1.0
 MAX_UNKNOWN_TRACKED = 10_000
 
 
+class RegistryUnavailable(Exception):
+    """The registry cannot be read now (database unreachable): nothing can be judged unknown."""
+
+
 class DeviceCache:
     def __init__(self, conninfo: str, refresh_interval_s: float = 10.0) -> None:
         self.conninfo = conninfo
         self.refresh_interval_s = refresh_interval_s
         self._devices: dict[str, KnownDevice] = {}
         self._loaded_at = 0.0
+        # A gateway started while the database is down knows no device yet: it must wait, not
+        # refuse every message as coming from an unknown device.
+        self.loaded = False
         self._lock = threading.Lock()
         self._unknown_checked: dict[str, float] = {}
 
@@ -35,7 +42,8 @@ class DeviceCache:
         return self._devices
 
     def lookup(self, device_id: str) -> KnownDevice | None:
-        """One device, asked of the database when we do not know it (rate-limited per id)."""
+        """One device, asked of the database when we do not know it (rate-limited per id).
+        RegistryUnavailable when the database cannot say: an id is unknown only if it said so."""
         known = self._devices.get(device_id)
         if known is not None:
             return known
@@ -51,8 +59,8 @@ class DeviceCache:
                     "SELECT device_id, site, type, gate_id, enabled FROM devices WHERE device_id = %s", (device_id,)
                 ).fetchone()
         except psycopg.Error as exc:
-            logger.warning("device lookup failed: %s", exc)
-            return None
+            self._unknown_checked.pop(device_id, None)
+            raise RegistryUnavailable(f"device lookup failed: {exc}") from exc
         if row is None:
             return None
         device = KnownDevice(row[0], row[1], DeviceType(row[2]), row[3], row[4])
@@ -72,4 +80,5 @@ class DeviceCache:
                 return self._devices
             self._devices = {r[0]: KnownDevice(r[0], r[1], DeviceType(r[2]), r[3], r[4]) for r in rows}
             self._loaded_at = time.monotonic()
+            self.loaded = True
             return self._devices

@@ -19,6 +19,9 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from alerts import inputs
+from alerts.events import InspectionFailed, VehicleEntered
+from alerts.inputs import InputEvent
 from checks import DEFAULT_POLICY, CheckPolicy, CheckStatus, Decision, FaceEvidence
 from checks.booking import admitting
 from checks.entry import evaluate_entry
@@ -36,7 +39,6 @@ from registry.models import Role
 from stays import bookings, lifecycle
 from stays import queue as lot_queue
 from stays.blacklist import DEFAULT_LOOKUP, BlacklistLookup
-from stays.departures import AlertHook
 from stays.errors import StayError
 
 logger = logging.getLogger(__name__)
@@ -97,7 +99,6 @@ class GatePipeline:
         # Where the blacklist is read (stays/blacklist.py), and where a stay's end goes for
         # alert evaluation (stays/departures.py): set by whoever assembles the service.
         self.blacklist = blacklist
-        self.departure_hook: AlertHook | None = None
         self._bookings_expired_at = 0.0
         self.publish = publish
         self.faces = faces
@@ -132,6 +133,18 @@ class GatePipeline:
             self._conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
         return self._conn
 
+    def _check_db(self) -> None:
+        """A connection idle across a database restart is dead without knowing it, and an event
+        failing on it would get no decision: ask it first (gate events are few)."""
+        if self._conn is None or self._conn.closed:
+            return
+        try:
+            self._conn.execute("SELECT 1")
+        except psycopg.OperationalError:
+            logger.info("gate pipeline: the database connection was lost; reconnecting")
+            self._conn.close()
+            self._conn = None
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self.face_work.renew_if_broken()
@@ -142,13 +155,15 @@ class GatePipeline:
             try:
                 if item is None:
                     self._expire()
-                elif isinstance(item, _Event):
+                    continue
+                self._check_db()
+                if isinstance(item, _Event):
                     self._on_event(item)
                 else:
                     self._on_faces(item)
             except psycopg.OperationalError as exc:
-                # The event is stored; the decision waits for the database. Say so, drop the
-                # connection, and let the next event or a retry take it further.
+                # The event is stored; the decision (or the expiry sweep) waits for the database.
+                # Say so, drop the connection, and let the next event or a retry take it further.
                 logger.warning("gate pipeline lost the database: %s", exc)
                 self._conn = None
             except Exception:  # one bad event must not stop the gates; logged with its trace
@@ -263,9 +278,16 @@ class GatePipeline:
         command = barrier_command(decision.result)
         if command is not None:
             passage.decided_at = passage.decided_at or now
-        # Stored before it is published: whoever reacts to the decision can read the record.
+        # Stored before it is published: whoever reacts to the decision can read the record. A
+        # final result that changed is an alert input, committed with the record (or neither).
         latency_ms = (time.time() - passage.last_event_at) * 1000
-        gate_store.save_inspection(conn, passage, decision, latency_ms, now)
+        alert_input = _alert_input(passage, direction, decision, now) if command is not None else None
+        with conn.transaction():
+            gate_store.save_inspection(conn, passage, decision, latency_ms, now)
+            if alert_input is not None:
+                inputs.record(conn, alert_input)
+        if command is not None:
+            passage.alerted_result = decision.result
         if command is not None and passage.plate is not None and passage.stay_result is not decision.result:
             passage.stay_result = decision.result
             passage.visit_id = self._stay(passage, direction, decision, booking_facts, now) or passage.visit_id
@@ -309,7 +331,6 @@ class GatePipeline:
                 result=result,
                 at=now,
                 reasons=reasons,
-                hook=self.departure_hook,
             )
         booking = admitting(booking_facts, now, self.policy)
         return lifecycle.entry_decided(
@@ -362,3 +383,21 @@ class GatePipeline:
 
 
 __all__ = ["GatePipeline", "InspectionUpdate"]
+
+
+def _alert_input(passage: Passage, direction: Direction, decision: Decision, now: datetime) -> InputEvent | None:
+    """What alert rules hear of a final decision: a failed inspection, or a tanker let in (for
+    dwell rules; an exit's pass is the stay's end, stays.departures). The gate republishes a
+    decision after every late event; only a change of the final result is an input, so a rule
+    sees each failure, and each entry, once."""
+    if passage.plate is None or decision.result is passage.alerted_result:
+        return None
+    if decision.result is CheckStatus.FAIL:
+        failed = tuple(c.code.value for c in decision.checks if c.status is CheckStatus.FAIL)
+        reasons = tuple(r.code.value for c in decision.checks for r in c.reasons if r.status is CheckStatus.FAIL)
+        return InspectionFailed(
+            str(passage.id), passage.plate.plate, passage.site, passage.gate_id, now, failed, reasons
+        )
+    if decision.result is CheckStatus.PASS and direction is not Direction.EXIT:
+        return VehicleEntered(passage.plate.plate, passage.site, now, passage.gate_id, str(passage.id))
+    return None

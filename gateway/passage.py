@@ -93,6 +93,7 @@ class Passage:
     timings: dict[str, float] = field(default_factory=dict)  # face work, ms
     # The decided result the tanker's stay last followed, and the stay (see stays/lifecycle.py).
     stay_result: CheckStatus | None = None
+    alerted_result: CheckStatus | None = None  # the final result alert rules last heard of
     visit_id: uuid.UUID | None = None
 
     def apply(self, event: GateEvent, received_at: float, ts: datetime) -> bool:

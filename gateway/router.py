@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from gateway.device_cache import DeviceCache
+from gateway.device_cache import DeviceCache, RegistryUnavailable
 from gateway.messages import InboundMessage
 from gateway.validate import KnownDevice, RejectReason, Verdict, validate
-from ingest.storage import Storage, StorageStats, StoredBatch, StoredListener
+from ingest.storage import RETRY_MAX_S, RETRY_MIN_S, Storage, StorageStats, StoredBatch, StoredListener
 from ingest.writer import Batch, TelemetryWriter
 
 logger = logging.getLogger(__name__)
@@ -120,10 +120,9 @@ class Router:
     def handle(self, msg: InboundMessage, batch: Batch) -> None:
         self.stats.received += 1
         now = datetime.now(UTC)
-        verdict = self._validate(msg, self.devices.snapshot(), now)
-        if _unknown_device(verdict) and verdict.topic and self.devices.lookup(verdict.topic.device_id):
-            # Registered a moment ago: now we know it.
-            verdict = self._validate(msg, self.devices.snapshot(), now)
+        verdict = self._judged(msg, now)
+        if verdict is None:
+            return  # stopping: left unacknowledged, the broker redelivers it
         if verdict.event is not None and verdict.device is not None and self.events is not None:
             self.events.submit(msg, verdict.device, verdict.event)
             return
@@ -134,6 +133,31 @@ class Router:
         for rejection in verdict.rejections:
             self.stats.rejected[rejection.reason.value] += 1
         batch.mids.append((msg.mid, msg.qos))
+
+    def _judged(self, msg: InboundMessage, now: datetime) -> Verdict | None:
+        """The message's verdict; while the registry cannot be read, wait for it (the broker holds
+        the rest meanwhile), since a device is unknown only if the registry says so."""
+        delay = RETRY_MIN_S
+        while True:
+            try:
+                return self._judge(msg, now)
+            except RegistryUnavailable as exc:
+                logger.warning("cannot check devices against the registry (%s); retrying in %.1f s", exc, delay)
+                if self._stop.wait(delay):
+                    return None
+                delay = min(delay * 2, RETRY_MAX_S)
+
+    def _judge(self, msg: InboundMessage, now: datetime) -> Verdict:
+        devices = self.devices.snapshot()
+        if not self.devices.loaded:
+            devices = self.devices.reload()
+            if not self.devices.loaded:
+                raise RegistryUnavailable("the device registry has not been loaded yet")
+        verdict = self._validate(msg, devices, now)
+        if _unknown_device(verdict) and verdict.topic and self.devices.lookup(verdict.topic.device_id):
+            # Registered a moment ago: now we know it.
+            verdict = self._validate(msg, self.devices.snapshot(), now)
+        return verdict
 
     def _validate(self, msg: InboundMessage, devices: dict[str, KnownDevice], now: datetime) -> Verdict:
         return validate(

@@ -248,17 +248,16 @@ def _read_password() -> str:
 
 # -- serve --------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
-    if args.role == "jt808":
-        _serve_jt808(settings)
-        return
-    if args.role in ("gateway", "worker"):
-        _serve_gateway(settings, alerts=args.role == "worker")
+    from hazgate.roles import WITH_API
+
+    if args.role not in WITH_API:
+        _serve_background(settings, args.role)
         return
     import uvicorn
 
     from api.app import create_app
 
-    app = create_app(settings, gateway=args.role == "all")
+    app = create_app(settings, role=args.role)
     server = uvicorn.Server(
         uvicorn.Config(app, host=settings.api.host, port=settings.api_port, log_level=settings.log_level.lower())
     )
@@ -269,61 +268,31 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         raise HazgateError(gateway.mqtt.fatal_error)
 
 
-def _serve_gateway(settings: Settings, *, alerts: bool = False) -> None:
-    """The gateway alone (several may run: the shared subscription splits the load).
-
-    ``alerts`` (role ``worker``): with alert evaluation and delivery on its stream, no API. One
-    worker (or ``all``) per database evaluates; see docs/alerts.md.
-    """
+def _serve_background(settings: Settings, role: str) -> None:
+    """A process without the API (hazgate/roles.py): gateway, worker, evaluator or jt808. Any number
+    may run: gateways share the broker's subscription, evaluators split the alert partitions, JT/T
+    808 listeners sit behind a TCP load balancer."""
     import signal
     import threading
 
-    from gateway.service import GatewayService
+    from hazgate.roles import build_process
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    service = GatewayService(settings)
-    alert_service = None
-    if alerts:
-        from alerts.gate_bridge import GateAlertBridge
-        from alerts.service import AlertService
-        from stays.departures import alert_hook
-
-        alert_service = AlertService(settings)
-        service.router.listeners.append(alert_service.on_stored)
-        service.gate.listeners.append(GateAlertBridge(alert_service))
-        service.gate.departure_hook = alert_hook(alert_service)
-        alert_service.start()
-    service.start()
-    if not service.mqtt.wait_connected(30) and not service.mqtt.fatal.is_set():
-        logging.getLogger("hazgate").error("gateway not connected to the broker yet: %s", service.mqtt.last_error)
+    process = build_process(settings, role)
+    process.start()
+    gateway = process.gateway
+    if process.jt808 is not None:
+        logging.getLogger("hazgate").info("JT/T 808 listener on %s:%d", settings.jt808.host, process.jt808.port)
+    if gateway is not None and not gateway.mqtt.wait_connected(30) and not gateway.mqtt.fatal.is_set():
+        logging.getLogger("hazgate").error("gateway not connected to the broker yet: %s", gateway.mqtt.last_error)
     # Until asked to stop, or until the gateway must (its client id taken, an untrusted broker).
-    while not stop.wait(0.5) and not service.mqtt.fatal.is_set():
+    while not stop.wait(0.5) and not (gateway is not None and gateway.mqtt.fatal.is_set()):
         pass
-    service.stop()
-    if alert_service is not None:
-        alert_service.stop()
-    if service.mqtt.fatal_error:
-        raise HazgateError(service.mqtt.fatal_error)
-
-
-def _serve_jt808(settings: Settings) -> None:
-    """The JT/T 808 listener alone (several may run behind a TCP load balancer). Without alert
-    evaluation in this process; see docs/jt808.md."""
-    import signal
-    import threading
-
-    from gateway.jt808.service import Jt808Service
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    service = Jt808Service(settings)
-    service.start()
-    logging.getLogger("hazgate").info("JT/T 808 listener on %s:%d", settings.jt808.host, service.port)
-    stop.wait()
-    service.stop()
+    process.stop()
+    if gateway is not None and gateway.mqtt.fatal_error:
+        raise HazgateError(gateway.mqtt.fatal_error)
 
 
 # -- simulate -----------------------------------------------------------------------------
@@ -432,7 +401,12 @@ def _bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         from hazgate.bench.alerts import run_alerts_bench
 
         return run_alerts_bench(
-            settings, background_rate=args.background_rate, alerts=args.alerts, devices=args.devices
+            settings,
+            background_rate=args.background_rate,
+            alerts=args.alerts,
+            devices=args.devices,
+            evaluators=[int(n) for n in args.evaluators.split(",") if n.strip()],
+            rules=args.rules,
         )
     if args.what == "positions":
         from hazgate.bench.positions import run_positions_bench
@@ -614,6 +588,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crash-at-s", type=float, default=5.0, help="broker-crash: when the broker is killed")
     p.add_argument("--down-s", type=float, default=3.0, help="broker-crash: how long it stays down")
     p.add_argument("--clean-stop", action="store_true", help="broker-crash: stop it cleanly instead of SIGKILL")
+    p.add_argument("--rules", type=int, default=24, help="alerts: rules every reading is evaluated against")
+    p.add_argument(
+        "--evaluators",
+        default="1,2",
+        help="alerts: evaluator process counts to compare (highest rate with p99 < 1 s; p99 where one is the limit)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_bench)
 
@@ -621,9 +601,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--role",
         default="all",
-        choices=["all", "api", "gateway", "worker", "jt808"],
-        help="all: API + gateway + alerting; worker: gateway + alerting; gateway: ingest only; "
-        "jt808: the JT/T 808 terminal listener only",
+        choices=["all", "api", "gateway", "worker", "evaluator", "jt808"],
+        help="all: API + gateway + alerting; worker: gateway + alerting; gateway: ingest only;"
+        " evaluator: alerting only (evaluation + delivery); jt808: the JT/T 808 terminal listener only;"
+        " api: the API only",
     )
     p.set_defaults(handler=cmd_serve)
     return parser

@@ -233,7 +233,7 @@ class SiteSettings(BaseModel):
 
 
 class AlertsSettings(BaseModel):
-    """Alerting adapters (alerts/service.py, alerts/delivery.py); see docs/alerts.md."""
+    """Alerting adapters (alerts/evaluator.py, alerts/delivery.py); see docs/alerts.md."""
 
     # Absence, dwell, escalation, repeats and ended silences are checked this often; it also
     # bounds how long a rule changed through the API takes when the change notice is missed.
@@ -260,15 +260,13 @@ class AlertsSettings(BaseModel):
     smtp_starttls: bool = False
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
-    # StoredBatches waiting for evaluation; when full the ingest writer waits up to
-    # queue_put_timeout_s, then the batch is left to the catch-up from the database.
-    queue_max: int = Field(1000, ge=1)
-    queue_put_timeout_s: float = Field(0.5, ge=0)
-    # The evaluation state is saved with every alert change, and otherwise this often.
+    # The evaluation state and cursors are saved with every alert change, and otherwise this often.
     checkpoint_interval_s: float = Field(1.0, gt=0)
-    # After a crash or an overflow, readings stored but not evaluated are replayed from the
-    # database, at most this far back.
-    replay_max_s: float = Field(3600.0, gt=0)
+    # Evaluator processes look at who is alive and take or hand over partitions this often; it
+    # bounds how long the partitions of a process that died wait for a new owner.
+    rebalance_interval_s: float = Field(1.0, gt=0)
+    # Warn (naming the blocking backend) when a long transaction holds evaluation back this long.
+    lag_warn_s: float = Field(10.0, gt=0)
     # Critical notifications of alerts involving a substance carry the response card.
     response_cards: bool = True
     # The site settings (Settings.for_site), set by Settings itself: the outbox builds cards.

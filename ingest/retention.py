@@ -38,6 +38,14 @@ def purge_gate_images(conn: psycopg.Connection, days: int) -> int:
     return cur.rowcount
 
 
+def purge_alert_inputs(conn: psycopg.Connection, days: int) -> int:
+    """Engine inputs other than readings are kept as long as readings (evaluated long before)."""
+    cur = conn.execute("DELETE FROM alert_inputs WHERE stored_at < now() - make_interval(days => %s)", (days,))
+    if cur.rowcount:
+        logger.info("retention: deleted %d alert inputs older than %d days", cur.rowcount, days)
+    return cur.rowcount
+
+
 class RetentionJob:
     def __init__(
         self,
@@ -65,6 +73,7 @@ class RetentionJob:
         with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as conn:
             if self.image_retention_days is not None:
                 purge_gate_images(conn, self.image_retention_days)
+            purge_alert_inputs(conn, self.retention_days)
             if edition(conn) == "timescale":
                 return []  # the database's own retention policy does it
             dropped = drop_old_chunks(conn, self.retention_days)

@@ -5,6 +5,9 @@ A batch is written with COPY into a temporary table and moved into the hypertabl
 batch's messages to the broker only after ``flush`` returns: a crash before the commit means the
 broker redelivers, a crash after it means the redelivery is ignored. Nothing is lost, nothing is
 stored twice.
+
+The same transaction records each device status as an alert input and notifies the evaluators
+(alerts/inputs.py): alert evaluation reads the stored stream, whoever stored it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from alerts.events import DeviceStatus
+from alerts.inputs import notify_stored, record
 from gateway.validate import Rejection, RejectReason, Row
 
 logger = logging.getLogger(__name__)
@@ -112,6 +117,8 @@ class TelemetryWriter:
                 self._write_last_seen(conn, batch.rows)
                 self._write_statuses(conn, batch.statuses)
                 write_rejections(conn, batch.rejections)
+                if batch.rows or batch.statuses:
+                    notify_stored(conn)
         except psycopg.Error:
             # A broken connection is replaced on the next attempt.
             if conn.broken or conn.closed:
@@ -156,11 +163,32 @@ class TelemetryWriter:
 
     @staticmethod
     def _write_statuses(conn: psycopg.Connection, statuses: dict[str, tuple[str, datetime]]) -> None:
+        if not statuses:
+            return
         for device_id, (state, at) in statuses.items():
             conn.execute(
                 "UPDATE devices SET state = %s, state_changed_at = %s WHERE device_id = %s AND state <> %s",
                 (state, at, device_id, state),
             )
+        # Every status message is an input of absence rules (the last will fires at once), as
+        # the device's site and type say now.
+        known = conn.execute(
+            "SELECT device_id, site, type FROM devices WHERE device_id = ANY(%s)", (list(statuses),)
+        ).fetchall()
+        record(
+            conn,
+            *(
+                DeviceStatus(
+                    device_id,
+                    site,
+                    "online" if statuses[device_id][0] == "online" else "offline",
+                    statuses[device_id][1],
+                    device_type,
+                )
+                for device_id, site, device_type in known
+                if statuses[device_id][0] in ("online", "offline")
+            ),
+        )
 
 
 def write_rejections(conn: psycopg.Connection, rejections: list[Rejection]) -> None:

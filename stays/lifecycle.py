@@ -98,7 +98,7 @@ def inspection_overridden(
     waybill_no: str | None,
     by: str,
     at: datetime,
-    hook: departures.AlertHook | None,
+    hook: departures.AlertHook | None = None,  # noqa: ARG001 - see departures.AlertHook
     policy: CheckPolicy,
 ) -> uuid.UUID | None:
     """An officer decided instead of the gate: the stay follows as it would the gate's decision."""
@@ -113,7 +113,6 @@ def inspection_overridden(
             inspection_id=inspection_id,
             result=result,
             at=at,
-            hook=hook,
             by=by,
         )
     found = BookingFacts(plate=plate, bookings=tuple(store.plate_bookings(conn, site, plate, at)))
@@ -154,7 +153,7 @@ def exit_decided(
     result: str,
     at: datetime,
     reasons: Sequence[str] = (),
-    hook: departures.AlertHook | None,
+    hook: departures.AlertHook | None = None,  # noqa: ARG001 - see departures.AlertHook
     by: str | None = None,
 ) -> uuid.UUID | None:
     """An exit decision (a change of its result): on the timeline; on ``pass`` the stay closes and
@@ -176,7 +175,7 @@ def exit_decided(
             return visit.id
         store.visit_closed(conn, visit.id, at, "exit", by, exit_inspection_id=inspection_id)
         store.add_timeline(conn, visit.id, at, "exited", {"gate_id": gate_id, "inspection_id": str(inspection_id)})
-        departures.vehicle_left(conn, plate=plate, site=site, ts=at, gate_id=gate_id, hook=hook)
+        departures.vehicle_left(conn, plate=plate, site=site, ts=at, gate_id=gate_id)
         return visit.id
 
 
@@ -187,7 +186,7 @@ def close_by_officer(
     by: str,
     reason: str,
     at: datetime,
-    hook: departures.AlertHook | None,
+    hook: departures.AlertHook | None = None,  # noqa: ARG001 - see departures.AlertHook
 ) -> Visit:
     """An officer closes a stay (a tanker turned away from the lot, one that left unseen), with a reason."""
     with conn.transaction():
@@ -197,7 +196,7 @@ def close_by_officer(
         store.visit_closed(conn, visit.id, at, "officer", by)
         store.add_timeline(conn, visit.id, at, "closed", {"by": by, "reason": reason, "was": visit.state.value})
         if visit.state is VisitState.INSIDE:
-            departures.vehicle_left(conn, plate=visit.plate, site=visit.site, ts=at, gate_id=None, hook=hook)
+            departures.vehicle_left(conn, plate=visit.plate, site=visit.site, ts=at, gate_id=None)
         elif visit.booking_id is not None:
             booking = store.booking(conn, visit.booking_id, lock=True)
             if booking is not None and booking.state is BookingState.ARRIVED:

@@ -39,7 +39,7 @@ def test_a_tracker_silent_too_long_raises_an_alert_that_resolves_when_it_reports
 
 
 def test_a_gas_detector_losing_power_alerts_at_once_by_its_last_will(
-    alerts, make_sensor, make_rule, subscribe, webhook
+    alerts, make_sensor, make_rule, subscribe, webhook, db
 ):
     detector = make_sensor("gas_detector", connect=False)
     # An hour of allowed silence: only the last will can fire this within the test.
@@ -58,7 +58,9 @@ def test_a_gas_detector_losing_power_alerts_at_once_by_its_last_will(
         {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seq": 1, "values": {"gas_lel_pct": 1.0}}
     )
     client.publish(detector.topic("telemetry"), payload, qos=1).wait_for_publish(5)
-    wait_until(lambda: detector.device_id in alerts.service.watermarks, 30)
+    stored = "SELECT count(*) FROM telemetry WHERE device_id = %s"
+    wait_until(lambda: db.execute(stored, (detector.device_id,)).fetchone()[0] == 1, 30)
+    alerts.wait_evaluated()
     client.loop_stop()
     sock = client.socket()
     assert sock is not None

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import httpx
 import uvicorn
 
-from alerts.service import AlertService
+from alerts.evaluator import Evaluator
 from api.app import create_app
 from gateway.mqtt_client import forget_session
 from tests.fixtures.mqtt import wait_until
@@ -22,17 +22,22 @@ def test_the_all_in_one_app_evaluates_the_stream_and_delivers(alert_settings, ma
     group = f"all{uuid.uuid4().hex[:6]}"
     base = alert_settings()  # a share group of its own: it must see every message of the test
     settings = base.model_copy(update={"mqtt": base.mqtt.model_copy(update={"share_group": group, "client_id": group})})
-    app = create_app(settings, gateway=True)
+    app = create_app(settings, role="all")
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
         wait_until(lambda: server.started, 30)
         service = app.state.alerts
-        assert isinstance(service, AlertService)
+        assert isinstance(service, Evaluator)
         wait_until(lambda: service.stats.active and app.state.gateway.mqtt.connected.is_set(), 60)
         base = f"http://127.0.0.1:{server.config.port}"
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {admin_key}"}, timeout=30) as api:
+            # Alone on the database, it owns every partition; /healthz says so.
+            health = wait_until(
+                lambda: (h := api.get("/healthz").json())["alerts"]["unowned_partitions"] == 0 and h, 30
+            )
+            assert health["alerts"]["evaluators"] == 1 and health["alerts"]["partitions"] == 32
             tank = make_sensor("tank_sensor")
             rule = api.post(
                 "/api/v1/rules",

@@ -96,7 +96,6 @@ async def close_visit(visit_id: UUID, body: CloseIn, staff: Staff, request: Requ
         by=staff.name,
         reason=body.reason,
         at=sync_db.now(),
-        hook=sync_db.departure_hook(request),
     )
     await sync_db.run(request, work)
     return await sync_db.run(request, partial(lifecycle.full_visit, visit_id=visit_id, now=sync_db.now()))

@@ -232,9 +232,11 @@ def _teardown(conn: psycopg.Connection, site: str, user_id: int, rule_ids: list[
 
 
 def _behind_s(conn: psycopg.Connection, site: str, device_ids: list[str]) -> float | None:
-    """Seconds the evaluator's watermarks trail the newest stored reading, worst tracker."""
-    row = conn.execute("SELECT watermarks FROM alert_engine_state").fetchone()
-    marks = {k: datetime.fromisoformat(v) for k, v in dict(row[0] if row else {}).items()}
+    """Seconds the evaluators' watermarks (saved with each partition) trail the newest stored
+    reading, worst tracker."""
+    marks: dict[str, datetime] = {}
+    for (saved,) in conn.execute("SELECT watermarks FROM alert_partitions").fetchall():
+        marks.update({k: datetime.fromisoformat(v) for k, v in dict(saved).items()})
     worst = 0.0
     for device_id, newest in conn.execute(
         "SELECT device_id, max(ts) FROM telemetry WHERE site = %s AND device_id = ANY(%s) GROUP BY device_id",

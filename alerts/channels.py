@@ -12,20 +12,19 @@ import logging
 import smtplib
 import socket
 import threading
-import uuid
 from email.message import EmailMessage
 from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from alerts.errors import AlertsError, UnsafeUrlError
 from alerts.models import EmailSubscription, MqttSubscription, Subscription, WebhookSubscription
 from alerts.payload import webhook_headers
 from alerts.urlcheck import IPAddress, UrlPolicy, check_address, check_webhook_url
+from hazgate.broker_client import new_client, unique_client_id
 from hazgate.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -115,10 +114,8 @@ class MqttPublisher:
         self.timeout_s = timeout_s
         self.connected = threading.Event()
         self.last_error: str | None = None
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"hazgate-alerts-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv311
-        )
-        self.client.username_pw_set(settings.mqtt.username, settings.mqtt_password)
+        # The shared constructor: service account, and TLS when the URL says mqtts://.
+        self.client = new_client(settings, unique_client_id("alerts"))
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self._host, self._port = settings.mqtt_host, settings.mqtt_port

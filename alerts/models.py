@@ -25,6 +25,7 @@ from pydantic import (
 
 from alerts.urlcheck import DEFAULT_URL_POLICY, UrlPolicy, check_webhook_url
 from devices.types import ALL_METRICS, FLAG_METRICS, METRICS, DeviceType, metrics_for
+from hazgate.topics import ROOT, is_reserved
 
 
 class Severity(StrEnum):
@@ -354,7 +355,6 @@ def parse_rule(data: object) -> Rule:
 # --- subscriptions -----------------------------------------------------------------------------
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_MQTT_RESERVED = re.compile(r"^hazgate/v1/[^/]+/(devices|gates)/")
 
 
 class _SubscriptionBase(_Definition):
@@ -407,9 +407,9 @@ class MqttSubscription(_SubscriptionBase):
             raise ValueError(f"topic {v!r} may not contain wildcards (+, #) or NUL: alerts are published to it")
         if v.startswith("$"):
             raise ValueError(f"topic {v!r} starts with '$', which brokers reserve")
-        if _MQTT_RESERVED.match(v):
+        if is_reserved(v):
             raise ValueError(
-                f"topic {v!r} lies under device or gate topics; use e.g. hazgate/v1/{{site}}/alerts instead"
+                f"topic {v!r} lies under device, gate or service topics; use e.g. {ROOT}/{{site}}/alerts instead"
             )
         return v
 

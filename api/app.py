@@ -174,7 +174,6 @@ def create_app(settings: Settings, *, role: str = "api", blacklist: BlacklistLoo
     app.state.sync_pool = sync_pool
     app.state.blacklist = blacklist
     # Departures are alert inputs written in the transaction that closes the stay (stays/departures.py).
-    app.state.departure_hook = None
     app.state.broadcaster = broadcaster
     app.state.commands = commands
     _error_handlers(app)

@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Final
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
-from api.live_feed import TOPIC_ROOT, Coalescer, decision_event, split_topic, status_event, telemetry_readings
+from api.live_feed import Coalescer, decision_event, status_event, telemetry_readings
 from api.stream import Broadcaster
 from hazgate.broker_client import new_client, unique_client_id
 from hazgate.settings import Settings
+from hazgate.topics import DeviceKind, DeviceTopic, GateKind, GateTopic, device_filter, gate_filter, parse
 
 if TYPE_CHECKING:
     from gateway.router import StoredBatch
@@ -33,9 +34,9 @@ logger = logging.getLogger(__name__)
 
 # A chart redrawn once a second is live to the eye; more only costs the browser and the server.
 TELEMETRY_FLUSH_S: Final = 1.0
-DECISIONS: Final = f"{TOPIC_ROOT}/+/gates/+/decision"
-STATUSES: Final = f"{TOPIC_ROOT}/+/devices/+/status"
-TELEMETRY: Final = f"{TOPIC_ROOT}/+/devices/+/telemetry"
+DECISIONS: Final = gate_filter(GateKind.DECISION)
+STATUSES: Final = device_filter(DeviceKind.STATUS)
+TELEMETRY: Final = device_filter(DeviceKind.TELEMETRY)
 
 
 class LiveBridge:
@@ -125,21 +126,21 @@ class LiveBridge:
 
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
         """Convert at the boundary and hand off to the event loop (telemetry: coalesce)."""
-        parts = split_topic(message.topic)
-        if parts is None or message.retain:
+        topic = parse(message.topic)
+        if topic is None or message.retain:
             return  # a retained message is past state, which the pages read from the REST API
-        site, group, ident, kind = parts
         payload = bytes(message.payload)
-        if group == "gates" and kind == "decision":
-            event = decision_event(site, ident, payload)
-        elif group == "devices" and kind == "status":
-            event = status_event(site, ident, payload, datetime.now(UTC))
-        elif group == "devices" and kind == "telemetry":
-            for ts, values in telemetry_readings(payload):
-                self.coalescer.add(ident, site, ts, values)
-            return
-        else:
-            return
+        match topic:
+            case GateTopic(site, gate_id, GateKind.DECISION):
+                event = decision_event(site, gate_id, payload)
+            case DeviceTopic(site, device_id, DeviceKind.STATUS):
+                event = status_event(site, device_id, payload, datetime.now(UTC))
+            case DeviceTopic(site, device_id, DeviceKind.TELEMETRY):
+                for ts, values in telemetry_readings(payload):
+                    self.coalescer.add(device_id, site, ts, values)
+                return
+            case _:
+                return
         if event is not None:
             self.broadcaster.publish_threadsafe(event)
 

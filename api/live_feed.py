@@ -18,15 +18,6 @@ from api.stream import StreamEvent
 from devices.types import ALL_METRICS
 
 TOPICS: Final = ("inspections", "devices", "telemetry", "alerts")
-TOPIC_ROOT: Final = "hazgate/v1"
-
-
-def split_topic(topic: str) -> tuple[str, str, str, str] | None:
-    """``hazgate/v1/{site}/{gates|devices}/{id}/{kind}`` → (site, group, id, kind)."""
-    parts = topic.split("/")
-    if len(parts) != 6 or f"{parts[0]}/{parts[1]}" != TOPIC_ROOT:
-        return None
-    return parts[2], parts[3], parts[4], parts[5]
 
 
 def _json(payload: bytes) -> Any:

@@ -22,7 +22,6 @@ from api.deps import ApiError
 from checks import CheckPolicy
 from hazgate.settings import Settings
 from stays.blacklist import BlacklistLookup
-from stays.departures import AlertHook
 from stays.errors import Conflict, Invalid, NotFound, StayError
 
 T = TypeVar("T")
@@ -68,10 +67,6 @@ def policy(request: Request) -> CheckPolicy:
 
 def blacklist(request: Request) -> BlacklistLookup:
     return request.app.state.blacklist  # type: ignore[no-any-return]
-
-
-def departure_hook(request: Request) -> AlertHook | None:
-    return request.app.state.departure_hook  # type: ignore[no-any-return]
 
 
 def now() -> datetime:

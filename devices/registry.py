@@ -26,6 +26,7 @@ class Device(BaseModel):
     site: str
     type: DeviceType
     gate_id: str | None
+    zone_id: str | None = None
     enabled: bool
     state: str
     last_seen_at: datetime | None
@@ -67,20 +68,29 @@ def add_device(
     gate_id: str | None,
     plate: str | None = None,
     jt808_phone: str | None = None,
+    zone_id: str | None = None,
 ) -> NewDevice:
     """Register a device; ``plate``: the vehicle it is mounted on (tank sensor, GPS tracker);
-    ``jt808_phone``: a GPS tracker that is a JT/T 808 terminal with this phone."""
+    ``jt808_phone``: a GPS tracker that is a JT/T 808 terminal with this phone; ``zone_id``: the
+    layout zone a fixed device (a gas detector) is installed in."""
     kind = validate_new(site, device_id, device_type, gate_id)
     if plate is not None and kind not in VEHICLE_DEVICE_TYPES:
         raise DeviceError(f"a {kind.value} is not mounted on a vehicle", hint="leave out --plate")
+    if zone_id is not None and (plate is not None or kind in GATE_DEVICE_TYPES or kind is DeviceType.GPS_TRACKER):
+        raise DeviceError(
+            f"a {kind.value}{' on a vehicle' if plate else ''} moves or belongs to a gate: it has no fixed zone",
+            hint="leave out --zone",
+        )
+    if zone_id is not None and not NAME_RE.match(zone_id):
+        raise DeviceError(f"zone {zone_id!r} is not a valid zone id", hint="use the zone_id of the park layout")
     if jt808_phone is not None:
         jt808_phone = jt808.normalize_phone(jt808_phone)
     password = new_password()
     try:
         conn.execute(
-            "INSERT INTO devices (device_id, site, type, gate_id, mqtt_password_hash, plate)"
-            " VALUES (%s, %s, %s, %s, %s, %s)",
-            (device_id, site, kind.value, gate_id, hash_password(password), plate),
+            "INSERT INTO devices (device_id, site, type, gate_id, mqtt_password_hash, plate, zone_id)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (device_id, site, kind.value, gate_id, hash_password(password), plate, zone_id),
         )
     except psycopg.errors.UniqueViolation as exc:
         raise DeviceError(
@@ -107,9 +117,19 @@ def set_enabled(conn: psycopg.Connection, device_id: str, enabled: bool) -> None
 
 def list_devices(conn: psycopg.Connection) -> list[Device]:
     rows = conn.execute(
-        "SELECT device_id, site, type, gate_id, enabled, state, last_seen_at FROM devices ORDER BY site, device_id"
+        "SELECT device_id, site, type, gate_id, zone_id, enabled, state, last_seen_at FROM devices"
+        " ORDER BY site, device_id"
     ).fetchall()
     return [
-        Device(device_id=r[0], site=r[1], type=r[2], gate_id=r[3], enabled=r[4], state=r[5], last_seen_at=r[6])
+        Device(
+            device_id=r[0],
+            site=r[1],
+            type=r[2],
+            gate_id=r[3],
+            zone_id=r[4],
+            enabled=r[5],
+            state=r[6],
+            last_seen_at=r[7],
+        )
         for r in rows
     ]

@@ -5,13 +5,15 @@ Each source is one small function, so a new table is wired by filling in one of 
 - the alert and what it involves: :func:`load_alert`, :func:`plate_of_device`;
 - vehicles and their positions: :func:`tracked_vehicles` (the newest ``lat``/``lon`` of each
   ``gps_tracker`` registered with ``--plate``), :func:`vehicle_position`;
-- cargo: :func:`cargo_from_visit` (**missing source**: the visits table of the stay tracking)
+- cargo: :func:`cargo_from_visit` (the waybill of the plate's stay in the park at that time)
   first, then :func:`cargo_from_registry` (the plate's waybill valid at that time, else the
   waybill of its last passed gate inspection);
-- the park layout (**missing sources**, the park-layout tables): :func:`layout_zones`,
-  :func:`layout_assembly_points`, :func:`zone_of_device`; until they exist they return nothing;
+- the park layout: :func:`layout_zones` (the site's current layout version),
+  :func:`layout_assembly_points`, :func:`zone_of_device` (the zone a fixed device is installed
+  in, ``hazgate devices add --zone``);
 - people: the crews of the vehicles (the waybill's driver and escort) at their vehicle's place;
-  :func:`people_positions` (**missing source**) for anyone else tracked.
+  :func:`people_positions` for anyone tracked on their own: hazgate has no personal trackers
+  (badges, phones) yet, so it returns nothing and the card says who it knows of.
 
 :func:`build_card` puts them together and calls the pure :func:`emergency.card.response_card`.
 """
@@ -45,6 +47,7 @@ from emergency.errors import EmergencyError
 from emergency.geo import Point, centroid, is_night, is_night_by_clock, sun_elevation_deg
 from emergency.park import park_entry, zone_substances
 from hazgate.settings import SiteSettings
+from park.store import stored_layout
 from registry.models import Waybill
 
 logger = logging.getLogger(__name__)
@@ -139,11 +142,18 @@ def vehicle_position(conn: psycopg.Connection, plate: str, at: datetime) -> Fix 
 
 
 def cargo_from_visit(conn: psycopg.Connection, plate: str, at: datetime) -> Cargo | None:
-    """MISSING SOURCE: the cargo of the plate's visit inside the park at ``at`` (visits table of
-    the stay tracking: ``GET /api/v1/visits``' ``cargo``). Returns None until that table exists;
-    then select the visit with state inside/queued at ``at`` and return its cargo."""
-    del conn, plate, at
-    return None
+    """The cargo of the plate's stay at ``at``: the waybill its entry inspection named (a stay
+    that had entered by then and not yet left); None without such a stay."""
+    row = conn.execute(
+        "SELECT w.record->'cargo' FROM visits v JOIN waybills w ON w.waybill_no = v.waybill_no"
+        " WHERE v.plate = %s AND v.entered_at <= %s AND (v.exited_at IS NULL OR v.exited_at >= %s)"
+        " AND (v.closed_at IS NULL OR v.closed_at >= %s) ORDER BY v.entered_at DESC LIMIT 1",
+        (plate, at, at, at),
+    ).fetchone()
+    if row is None or not isinstance(row[0], dict):
+        return None
+    c = row[0]
+    return Cargo(un=str(c["un"]), name=c.get("name"), quantity_kg=c.get("quantity_kg"))
 
 
 def _waybill_cargo(w: Waybill) -> Cargo:
@@ -200,25 +210,35 @@ def crew_names(conn: psycopg.Connection, id_numbers: list[str]) -> dict[str, str
 
 
 def people_positions(conn: psycopg.Connection, site: str, at: datetime) -> list[Positioned]:
-    """MISSING SOURCE: people tracked by their own position (badges, phones). None exist yet;
-    crews are placed at their vehicle by :func:`build_card`."""
+    """People tracked by their own position (badges, phones): hazgate registers no such device
+    type yet, so nobody; crews are placed at their vehicle by :func:`build_card`."""
     del conn, site, at
     return []
 
 
-# --- the park layout (missing sources) -------------------------------------------------------------
+# --- the park layout -------------------------------------------------------------------------------
 
 
 def layout_zones(conn: psycopg.Connection, site: str) -> list[Zone]:
-    """MISSING SOURCE: the zones of the site's current layout version (``hazgate park import``).
-    Returns [] until the layout tables exist; then return every zone with its outer ring."""
-    del conn, site
-    return []
+    """The zones of the site's current layout version (``hazgate park import``), each with its
+    outer ring (a road drawn as a line: its centre line); [] when the site has no layout."""
+    layout = stored_layout(conn, site)
+    if layout is None:
+        return []
+    return [
+        Zone(
+            site=site,
+            zone_id=z.zone_id,
+            kind=z.kind.value,
+            name=z.name,
+            polygon=tuple(Point(lat=lat, lon=lon) for lon, lat in z.coordinates[0]) if z.coordinates else (),
+        )
+        for z in layout.zones
+    ]
 
 
 def layout_assembly_points(conn: psycopg.Connection, site: str) -> list[AssemblyPoint]:
-    """MISSING SOURCE: the ``assembly_point`` zones of the current layout, each at its centroid.
-    Built from :func:`layout_zones`, so it works as soon as that one does."""
+    """The ``assembly_point`` zones of the current layout, each at its centroid."""
     return [
         AssemblyPoint(id=z.zone_id, name=z.name, point=centroid(z.polygon))
         for z in layout_zones(conn, site)
@@ -227,10 +247,11 @@ def layout_assembly_points(conn: psycopg.Connection, site: str) -> list[Assembly
 
 
 def zone_of_device(conn: psycopg.Connection, device_id: str | None) -> str | None:
-    """MISSING SOURCE: the layout zone a fixed device (a gas detector) is installed in. None
-    until the layout records where devices are."""
-    del conn, device_id
-    return None
+    """The layout zone a fixed device (a gas detector) is installed in (``devices.zone_id``)."""
+    if device_id is None:
+        return None
+    row = conn.execute("SELECT zone_id FROM devices WHERE device_id = %s", (device_id,)).fetchone()
+    return row[0] if row and row[0] else None
 
 
 # --- putting it together ---------------------------------------------------------------------------

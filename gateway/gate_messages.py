@@ -12,18 +12,19 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from checks import MISSING_INPUT_PROMPTS, CheckStatus, Decision
+from hazgate.topics import GateKind, gate_topic
 
 BarrierCommand = Literal["open", "hold"]
 
 
 def decision_topic(site: str, gate_id: str) -> str:
     """Retained: a kiosk that reconnects shows the current state."""
-    return f"hazgate/v1/{site}/gates/{gate_id}/decision"
+    return gate_topic(site, gate_id, GateKind.DECISION)
 
 
 def barrier_topic(site: str, gate_id: str) -> str:
     """Not retained: a barrier controller that reconnects must not open again."""
-    return f"hazgate/v1/{site}/gates/{gate_id}/barrier"
+    return gate_topic(site, gate_id, GateKind.BARRIER)
 
 
 class _Message(BaseModel):

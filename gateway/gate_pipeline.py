@@ -34,6 +34,7 @@ from gateway.gate_messages import barrier_command, barrier_payload, barrier_topi
 from gateway.passage import Direction, Passage, build_facts
 from gateway.payloads import GateEvent, IdCardEvent, PlateEvent
 from gateway.validate import KnownDevice
+from hazgate.topics import DeviceKind, device_topic
 from registry.identifiers import canonical_plate
 from registry.models import Role
 from stays import bookings, lifecycle
@@ -240,7 +241,7 @@ class GatePipeline:
         event, device = item.event, item.device
         if not isinstance(event, PlateEvent):
             return  # a lot has a plate camera only; other events are stored and need nothing more
-        topic = f"hazgate/v1/{device.site}/devices/{device.device_id}/event"
+        topic = device_topic(device.site, device.device_id, DeviceKind.EVENT)
         conn = self._db()
         plate = canonical_plate(event.plate)
         if event.confidence < self.policy.plate_min_confidence:

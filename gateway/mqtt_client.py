@@ -25,11 +25,12 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.client_id import ClientIdClaim, claim_client_id
-from gateway.messages import InboundMessage, subscriptions
+from gateway.messages import InboundMessage
 from gateway.sessions import SESSION_EXPIRY_S, GatewaySession, encode, registry_topic
 from gateway.takeover import TakeoverWatch
 from hazgate.broker_client import diagnose, new_client
 from hazgate.settings import Settings
+from hazgate.topics import gateway_subscriptions
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class MqttGateway:
         self.client_id = self.claim.client_id
         cfg = settings.mqtt
         self._v5 = cfg.protocol == "5"
-        self._topics = subscriptions(cfg.share_group)
+        self._topics = gateway_subscriptions(cfg.share_group)
         self._takeover = TakeoverWatch()
         self._ever_connected = False
         self.client = new_client(settings, self.client_id, protocol=cfg.protocol, clean_session=False, manual_ack=True)

@@ -18,10 +18,10 @@ from datetime import datetime
 from typing import Final
 from urllib.parse import quote
 
-from gateway.messages import TOPIC_ROOT
+from hazgate.topics import service_topic
 
 # Site names start with a letter or digit, so no device topic can fall under this prefix.
-REGISTRY_TOPIC: Final = f"{TOPIC_ROOT}/_service/gateways"
+REGISTRY_TOPIC: Final = service_topic("gateways")
 REGISTRY_FILTER: Final = f"{REGISTRY_TOPIC}/+"
 # A session the broker keeps this long after its client went (mosquitto's
 # persistent_client_expiration, MQTT 5 session expiry); a registration older than this is stale.

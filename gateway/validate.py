@@ -15,8 +15,9 @@ from enum import StrEnum
 from pydantic import ValidationError
 
 from devices.types import DeviceType, Metric, metrics_for
-from gateway.messages import DeviceTopic, InboundMessage, TopicKind, parse_topic
+from gateway.messages import InboundMessage
 from gateway.payloads import READING_ADAPTER, READINGS_ADAPTER, STATUS_ADAPTER
+from hazgate.topics import DeviceKind, DeviceTopic, parse_device
 
 EXCERPT_BYTES = 512
 # RFC 3339 with a time zone, the shapes both Python and PostgreSQL read the same way.
@@ -125,7 +126,7 @@ def validate(
     now: datetime,
     max_event_bytes: int | None = None,
 ) -> Verdict:
-    verdict = Verdict(topic=parse_topic(msg.topic))
+    verdict = Verdict(topic=parse_device(msg.topic))
     topic = verdict.topic
     if topic is None:
         verdict.rejections.append(
@@ -133,7 +134,7 @@ def validate(
         )
         return verdict
     # Gate events carry photos and get a larger allowance than telemetry.
-    limit = max_event_bytes if topic.kind is TopicKind.EVENT and max_event_bytes else max_payload_bytes
+    limit = max_event_bytes if topic.kind is DeviceKind.EVENT and max_event_bytes else max_payload_bytes
     if len(msg.payload) > limit:
         detail = f"{topic.kind.value} payload of {len(msg.payload)} bytes exceeds the limit of {limit}"
         verdict.rejections.append(_reject(msg, RejectReason.OVERSIZE, detail, topic.device_id))
@@ -145,9 +146,9 @@ def validate(
         return verdict
     assert device is not None
     verdict.device = device
-    if topic.kind is TopicKind.TELEMETRY:
+    if topic.kind is DeviceKind.TELEMETRY:
         _telemetry(msg, device, verdict, now)
-    elif topic.kind is TopicKind.STATUS:
+    elif topic.kind is DeviceKind.STATUS:
         _status(msg, device, verdict)
     else:
         _event(msg, device, verdict)
@@ -164,8 +165,8 @@ def _device_problem(topic: DeviceTopic, device: KnownDevice | None) -> tuple[Rej
             RejectReason.SITE_MISMATCH,
             f"device {device.device_id!r} belongs to site {device.site!r}, not {topic.site!r}",
         )
-    publishes = {TopicKind.TELEMETRY: bool(metrics_for(device.type)), TopicKind.STATUS: True}
-    publishes[TopicKind.EVENT] = device.gate_id is not None and device.type is not DeviceType.KIOSK
+    publishes = {DeviceKind.TELEMETRY: bool(metrics_for(device.type)), DeviceKind.STATUS: True}
+    publishes[DeviceKind.EVENT] = device.gate_id is not None and device.type is not DeviceType.KIOSK
     if not publishes[topic.kind]:
         return RejectReason.WRONG_DEVICE_TYPE, f"a {device.type.value} does not publish {topic.kind.value}"
     return None

@@ -74,7 +74,7 @@ def cmd_devices(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             return {"devices": [d.model_dump(mode="json") for d in registry.list_devices(conn)]}
         if args.action == "add":
             result: dict[str, Any] = registry.add_device(
-                conn, args.site, args.id, args.type, args.gate, args.plate, args.jt808_phone
+                conn, args.site, args.id, args.type, args.gate, args.plate, args.jt808_phone, args.zone
             ).model_dump(exclude_none=True)
         else:
             registry.set_enabled(conn, args.id, args.action == "enable")
@@ -463,6 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--type", required=True)
     a.add_argument("--gate")
     a.add_argument("--plate", help="the vehicle a tank sensor or GPS tracker is mounted on")
+    a.add_argument(
+        "--zone", metavar="ZONE_ID", help="the park layout zone a fixed device (a gas detector) is installed in"
+    )
     a.add_argument(
         "--jt808-phone", metavar="PHONE", help="a gps_tracker that is a JT/T 808 terminal: its phone (SIM number)"
     )

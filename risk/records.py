@@ -8,8 +8,10 @@ zone. Sources:
 - :func:`alerts`: alerts that started in the month; the vehicle is the device's (``--plate``),
   the dwell rule's subject or the plate the alert names; the driver on duty is the driver of the
   vehicle's last passed entry before the alert;
-- :func:`position_violations` and :func:`refused_bookings`: **missing sources** (the stay
-  tracking's position violations and the bookings table); they return nothing until wired.
+- :func:`position_violations`: the position rules' alerts (zone, speeding, stop, off_route),
+  counted with the position-violation points and therefore left out of :func:`alerts`;
+- :func:`refused_bookings`: bookings refused in the month (by the time they were refused), the
+  driver the booking named, else its waybill's.
 """
 
 from __future__ import annotations
@@ -89,7 +91,16 @@ def inspections(conn: psycopg.Connection, site: str, start: datetime, end: datet
     ]
 
 
+# Alerts of these rule kinds are position violations (alerts/positions.py), not device alerts.
+POSITION_KINDS: Final = ("zone", "speeding", "stop", "off_route")
+
+
 def alerts(conn: psycopg.Connection, site: str, start: datetime, end: datetime) -> list[AlertRecord]:
+    """Alerts of the month other than position violations."""
+    return [a for a in _alerts(conn, site, start, end) if a.rule_kind not in POSITION_KINDS]
+
+
+def _alerts(conn: psycopg.Connection, site: str, start: datetime, end: datetime) -> list[AlertRecord]:
     rows = conn.execute(
         "SELECT a.id::text, a.started_at, a.doc->>'rule_kind', a.doc->>'rule_name', a.severity, a.device_id,"
         " a.doc->>'summary', a.acknowledged_at,"
@@ -138,18 +149,41 @@ def driver_on_duty(conn: psycopg.Connection, plate: str, at: datetime) -> str | 
 
 
 def position_violations(conn: psycopg.Connection, site: str, start: datetime, end: datetime) -> list[PositionViolation]:
-    """MISSING SOURCE: position rule violations (zone, speeding, stop, off_route) of the month from
-    the stay tracking's tables. Returns [] until they exist. If violations are only ever recorded
-    as alerts (kinds zone/speeding/stop/off_route), leave this empty: :func:`alerts` counts them."""
-    del conn, site, start, end
-    return []
+    """Position rules broken in the month: each alert of a position rule is one violation (a
+    tanker speeding for ten minutes raised one alert, not six hundred readings)."""
+    zones = {
+        r[0]: r[1]
+        for r in conn.execute(
+            "SELECT id::text, doc->'details'->>'zone_id' FROM alerts WHERE site = %s AND started_at >= %s"
+            " AND started_at < %s AND doc->>'rule_kind' = ANY(%s)",
+            (site, start, end, list(POSITION_KINDS)),
+        ).fetchall()
+    }
+    return [
+        PositionViolation(id=a.id, at=a.at, kind=a.rule_kind, zone_id=zones.get(a.id), parties=a.parties)
+        for a in _alerts(conn, site, start, end)
+        if a.rule_kind in POSITION_KINDS
+    ]
 
 
 def refused_bookings(conn: psycopg.Connection, site: str, start: datetime, end: datetime) -> list[RefusedBooking]:
-    """MISSING SOURCE: bookings refused in the month (bookings table, state ``refused``, with the
-    plate, the carrier by the plate and the driver by the waybill). Returns [] until it exists."""
-    del conn, site, start, end
-    return []
+    """Bookings refused in the month, at the time they were refused (``booking_audit``; the
+    booking's last change when it has no audit row)."""
+    rows = conn.execute(
+        "SELECT b.id::text, coalesce(a.at, b.updated_at) AS at, coalesce(b.reason, ''), b.plate, v.carrier_id,"
+        " coalesce(b.driver_id, w.record->>'driver_id')"
+        " FROM bookings b LEFT JOIN vehicles v ON v.plate = b.plate"
+        " LEFT JOIN waybills w ON w.waybill_no = b.waybill_no"
+        " LEFT JOIN LATERAL (SELECT min(at) AS at FROM booking_audit WHERE booking_id = b.id AND action = 'refuse') a"
+        "   ON true"
+        " WHERE b.site = %s AND b.state = 'refused' AND coalesce(a.at, b.updated_at) >= %s"
+        " AND coalesce(a.at, b.updated_at) < %s ORDER BY at, b.id",
+        (site, start, end),
+    ).fetchall()
+    return [
+        RefusedBooking(id=r[0], at=r[1], reason=r[2], parties=Parties(plate=r[3], carrier_id=r[4], driver_id=r[5]))
+        for r in rows
+    ]
 
 
 def names(conn: psycopg.Connection, records: MonthRecords) -> dict[str, str]:

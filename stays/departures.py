@@ -9,17 +9,12 @@ and the evaluator owning the plate's partition reads it from the stored stream.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 import psycopg
 
 from alerts import inputs
 from alerts.events import VehicleLeft
-
-# What callers passed in the previous design (an in-process alert service's hook). No longer
-# needed; kept so that callers not yet updated still type-check (remove with them).
-AlertHook = Callable[[VehicleLeft], None]
 
 
 def vehicle_left(
@@ -29,7 +24,6 @@ def vehicle_left(
     site: str,
     ts: datetime,
     gate_id: str | None,
-    hook: AlertHook | None = None,  # noqa: ARG001 - see AlertHook
 ) -> VehicleLeft:
     """Record that the vehicle left, in the caller's transaction."""
     left = VehicleLeft(plate=plate, site=site, ts=ts, gate_id=gate_id)

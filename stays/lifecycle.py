@@ -98,7 +98,6 @@ def inspection_overridden(
     waybill_no: str | None,
     by: str,
     at: datetime,
-    hook: departures.AlertHook | None = None,  # noqa: ARG001 - see departures.AlertHook
     policy: CheckPolicy,
 ) -> uuid.UUID | None:
     """An officer decided instead of the gate: the stay follows as it would the gate's decision."""
@@ -153,7 +152,6 @@ def exit_decided(
     result: str,
     at: datetime,
     reasons: Sequence[str] = (),
-    hook: departures.AlertHook | None = None,  # noqa: ARG001 - see departures.AlertHook
     by: str | None = None,
 ) -> uuid.UUID | None:
     """An exit decision (a change of its result): on the timeline; on ``pass`` the stay closes and
@@ -186,7 +184,6 @@ def close_by_officer(
     by: str,
     reason: str,
     at: datetime,
-    hook: departures.AlertHook | None = None,  # noqa: ARG001 - see departures.AlertHook
 ) -> Visit:
     """An officer closes a stay (a tanker turned away from the lot, one that left unseen), with a reason."""
     with conn.transaction():

@@ -5,16 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from api.live_feed import Coalescer, decision_event, plausible_values, split_topic, status_event, telemetry_readings
+from api.live_feed import Coalescer, decision_event, plausible_values, status_event, telemetry_readings
 from api.passwords import hash_password, needs_rehash, verify_password
 from api.ratelimit import RateLimiter
-
-
-def test_topics_are_split_into_site_group_id_and_kind():
-    assert split_topic("hazgate/v1/park1/gates/g1/decision") == ("park1", "gates", "g1", "decision")
-    assert split_topic("hazgate/v1/park1/devices/d1/telemetry") == ("park1", "devices", "d1", "telemetry")
-    assert split_topic("other/v1/park1/gates/g1/decision") is None
-    assert split_topic("hazgate/v1/park1/gates/g1") is None
 
 
 def test_a_decision_becomes_an_inspection_event_of_its_gate():

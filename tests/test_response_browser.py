@@ -12,6 +12,8 @@ import httpx
 import psycopg
 import pytest
 
+from hazgate.simulate.demo_layout import demo_layout
+from park.store import import_layout
 from tests.fixtures.mqtt import wait_until
 from tests.fixtures.park import carrier, vehicle, write_registry
 from tests.test_response_card import Park, leak_rule
@@ -33,6 +35,7 @@ def test_an_officer_opens_a_chlorine_leak_s_response_card_and_prints_it(
 ):
     officer, admin = make_user("officer"), make_user("admin")
     park = Park(settings, make_sensor, f"br{random.randrange(10**6)}")
+    import_layout(settings.db_url, demo_layout(park.site), imported_by="tests")  # a map to draw circles on
     park.tankers({"浙B51017": ("UN1017", "液氯", "2.3"), "浙B52077": ("UN1077", "丙烯", "2.1")})
     park.place("浙B51017")
     park.place("浙B52077", north_m=200)
@@ -59,11 +62,16 @@ def test_an_officer_opens_a_chlorine_leak_s_response_card_and_prints_it(
     night = card.get_attribute("data-night") == "true"
     expect(card.locator("dd.protect")).to_have_text("1100 m" if night else "300 m")
     watched.screenshot("response-card-dashboard")
+    alert_id = alert.get_attribute("data-alert")
+    circles = (
+        "(id) => [...window.hazgate.map.overlays.values()].filter((o) => o.id.startsWith(id)).map((o) => o.radiusM)"
+    )
+    assert sorted(page.evaluate(circles, alert_id)) == ([60, 1100] if night else [60, 300]), "isolation and protection"
+    assert page.evaluate("() => window.hazgate.map.layout.site") == park.site
 
     card.get_by_role("button", name="大量泄漏").click()
     expect(alert.locator(".response-card dd.iso")).to_have_text("600 m")  # Table 3, highway tank truck
 
-    alert_id = alert.get_attribute("data-alert")
     printable = page_for(width=900, height=1200)
     log_in(printable.page, officer)
     expect(printable.page.locator("#live-state")).to_have_attribute("data-state", "live")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,10 @@ import psycopg
 import pytest
 
 from hazgate.cli import main
+from hazgate.simulate.demo_layout import demo_layout
+from park.store import import_layout
+from stays import store as stays_store
+from stays.models import VisitState
 from tests.fixtures.alerts import TANK
 from tests.fixtures.mqtt import wait_until
 from tests.fixtures.park import PARK, carrier, offset, vehicle, waybill, write_registry
@@ -256,3 +261,88 @@ def test_a_bad_park_catalogue_is_refused_whole_naming_the_line(
         main(["substances", "import", str(path), "--json"])
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["error"] == "import_refused" and expected in out["message"]
+
+
+def import_catalogue(settings, monkeypatch, capsys, tmp_path: Path, rows: str) -> None:
+    catalogue = tmp_path / "substances.csv"
+    catalogue.write_text(
+        "un,name_zh,name_en,class,erg_guide,site,zones,max_quantity_kg,notes\n" + rows, encoding="utf-8"
+    )
+    monkeypatch.setenv("HAZGATE_DATABASE_URL", settings.db_url)
+    assert main(["substances", "import", str(catalogue), "--json"]) == 0
+    capsys.readouterr()
+
+
+def test_a_gas_leak_in_the_tank_farm_gets_the_card_of_what_the_farm_stores_centred_on_it(
+    settings, alerts, make_sensor, make_rule, api, tmp_path: Path, monkeypatch, capsys
+):
+    site = f"tf{random.randrange(10**6)}"
+    import_layout(settings.db_url, demo_layout(site), imported_by="tests")
+    import_catalogue(settings, monkeypatch, capsys, tmp_path, f"UN1017,液氯,Chlorine,2.3,,{site},tank-farm,50000,\n")
+    detector = make_sensor("gas_detector", site=site, zone="tank-farm")  # hazgate devices add --zone tank-farm
+    rule = make_rule(
+        name="罐区可燃气体二级报警",
+        kind="threshold",
+        metric="gas_lel_pct",
+        op=">=",
+        value=50,
+        severity="critical",
+        site=site,
+    )
+    alerts.wait_in_force()
+
+    detector.send(detector.reading({"gas_ppm": 12000.0, "gas_lel_pct": 60.0}))
+    alert = wait_until(
+        lambda: [a for a in api.get("/api/v1/alerts", params={"state": "open"}).json() if a["rule_id"] == rule["id"]],
+        30,
+    )[0]
+    card = api.get(f"/api/v1/alerts/{alert['alert_id']}/response").json()
+    assert card["un"] == "UN1017" and card["erg_guide"] == 124
+    assert card["center"]["source"] == "zone:tank-farm"
+    # The layout's three assembly points: those outside the radius first (where to send people),
+    # nearest first; one inside the radius is marked so, not to be used.
+    points = card["assembly_points"]
+    assert {p["id"] for p in points} == {"assembly-1", "assembly-2", "assembly-3"}
+    order = [(p["inside_radius"], p["distance_m"]) for p in points]
+    assert order == sorted(order)
+    assert all(p["inside_radius"] == (p["distance_m"] <= card["radius_m"]) for p in points)
+    # Zones of the layout near the farm are listed as inside the radius (the farm's own road).
+    assert "tankfarm-road" in inside_ids(card, "zone")
+
+
+def test_the_card_follows_the_waybill_the_tanker_entered_with(
+    settings, alerts, make_sensor, make_rule, webhook, subscribe, api
+):
+    park = Park(settings, make_sensor, f"vw{random.randrange(10**6)}")
+    park.tankers({"浙B10050": ("UN1005", "液氨", "2.3")})
+    entered_with = park_waybill(settings, "浙B10050")
+    # A newer waybill for the same truck, filed after it entered: the card must not switch cargo.
+    newer = waybill("浙B10050", "UN1077", "丙烯", "2.1", park.rng, valid_from=datetime.now(UTC).isoformat())
+    write_registry(settings.db_url, {"waybills": [newer]})
+    with psycopg.connect(settings.db_url) as conn:
+        visit_id = uuid.uuid4()
+        stays_store.insert_visit(
+            conn,
+            visit_id=visit_id,
+            site=park.site,
+            plate="浙B10050",
+            state=VisitState.QUEUED,
+            booking_id=None,
+            waybill_no=None,
+        )
+        stays_store.visit_entered(conn, visit_id, uuid.uuid4(), datetime.now(UTC) - timedelta(hours=1), entered_with)
+    park.place("浙B10050")
+    park.wait_positions()
+    make_rule(**leak_rule(park.site))
+    subscribe(channel="webhook", url=webhook.url, secret=webhook.secret, site=park.site)
+    alerts.wait_in_force()
+
+    body = fire_leak(make_sensor, park.site, "浙B10050", webhook)
+    assert body["response"]["un"] == "UN1005" and body["response"]["erg_guide"] == 125
+
+
+def park_waybill(settings, plate: str) -> str:
+    with psycopg.connect(settings.db_url) as conn:
+        row = conn.execute("SELECT waybill_no FROM waybills WHERE plate = %s", (plate,)).fetchone()
+    assert row is not None
+    return str(row[0])

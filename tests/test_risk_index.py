@@ -121,7 +121,13 @@ class Month:
         return iid
 
     def alert(
-        self, when: datetime, kind: str, subject: str, device_id: str | None = None, ack_after_min: float | None = None
+        self,
+        when: datetime,
+        kind: str,
+        subject: str,
+        device_id: str | None = None,
+        ack_after_min: float | None = None,
+        details: dict[str, Any] | None = None,
     ) -> str:
         alert = Alert(
             id=str(uuid.uuid4()),
@@ -139,6 +145,7 @@ class Month:
             updated_at=when,
             acknowledged_at=when + timedelta(minutes=ack_after_min) if ack_after_min is not None else None,
             acknowledged_by="officer-chen" if ack_after_min is not None else None,
+            details=details or {},
         )
         with psycopg.connect(self.db_url) as conn:
             conn.execute(UPSERT_ALERT, alert_params(alert))
@@ -269,6 +276,38 @@ def test_a_seeded_month_scores_as_worked_out_by_hand(api, may):
     assert api.get("/api/v1/index/carriers", params={"site": may.site, "month": "2026-07"}).json() == []
     bad = api.get("/api/v1/index/carriers", params={"site": may.site, "month": "2026-13"})
     assert bad.status_code == 422
+
+
+def test_position_violations_and_refused_bookings_count_against_carrier_vehicle_and_driver(api, settings):
+    m = Month(settings.db_url)
+    # Vehicle 3 sped on the ring road (a position rule's alert names the plate and the zone) ...
+    speeding = m.alert(at(14, 11), "speeding", m.v3, details={"plate": m.v3, "zone_id": "ring-road"})
+    # ... and a booking of it, naming driver 3, was refused by the park (the audit says when).
+    booking = uuid.uuid4()
+    with psycopg.connect(settings.db_url) as conn:
+        conn.execute(
+            "INSERT INTO bookings (id, site, plate, waybill_no, driver_id, slot_start, slot_end, state, precheck,"
+            " reason, updated_at) VALUES (%s, %s, %s, 'WB-x', %s, %s, %s, 'refused', '{}', '罐检即将到期', %s)",
+            (booking, m.site, m.v3, m.d3, at(16, 8), at(16, 12), at(20)),
+        )
+        conn.execute(
+            "INSERT INTO booking_audit (booking_id, at, actor, action, detail) VALUES (%s, %s, 'officer-chen',"
+            " 'refuse', '{}')",
+            (booking, at(15, 9)),
+        )
+    params = {"site": m.site, "month": MONTH}
+    vehicle3 = {r["id"]: r for r in api.get("/api/v1/index/vehicles", params=params).json()}[m.v3]
+    # A position violation takes its own points (3), not a device alert's; a refused booking 1.
+    assert deductions(vehicle3) == {"position_violation.speeding": (3, 1), "booking_refused": (1, 1)}
+    assert vehicle3["score"] == 96
+    evidence = {d["code"]: d["evidence"] for d in vehicle3["deductions"]}
+    assert [e["id"] for e in evidence["position_violation.speeding"]] == [speeding]
+    assert "ring-road" in evidence["position_violation.speeding"][0]["detail"]
+    assert [e["id"] for e in evidence["booking_refused"]] == [str(booking)]
+    carrier2 = {r["id"]: r for r in api.get("/api/v1/index/carriers", params=params).json()}[m.c2]
+    assert deductions(carrier2) == deductions(vehicle3)
+    driver3 = {r["id"]: r for r in api.get("/api/v1/index/drivers", params=params).json()}[m.d3]
+    assert deductions(driver3) == {"booking_refused": (1, 1)}  # nobody entered: no driver on duty
 
 
 def test_points_and_thresholds_are_site_settings(settings, may):

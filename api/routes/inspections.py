@@ -179,7 +179,6 @@ async def override_inspection(
         waybill_no=(found["inputs"] or {}).get("waybill_no"),
         by=officer.name,
         at=sync_db.now(),
-        hook=sync_db.departure_hook(request),
         policy=sync_db.policy(request),
     )
     await conn.commit()

@@ -280,11 +280,38 @@ function cardFor(alertId) {
   return renderCard(open.card, { onSpill: (size) => showCard(alertId, size), printLink: true });
 }
 
+// An open card draws its distances on the park map: the protective action distance (amber)
+// around the initial isolation (red), both centred where the card is (the vehicle or the zone).
+async function drawCardCircles(alertId, card) {
+  const map = state.map;
+  if (!map) return;
+  map.removeOverlay(`${alertId}:iso`);
+  map.removeOverlay(`${alertId}:protect`);
+  if (!card?.center) return;
+  // Circles belong on the alert's own park: shown if it has a layout, not drawn on another.
+  const site = state.alerts.get(alertId)?.site;
+  if (site && site !== state.site) {
+    if (!state.sites?.some((s) => s.site === site)) return;
+    await showSite(site);
+  }
+  const at = { lon: card.center.lon, lat: card.center.lat };
+  if (card.protective_m) {
+    map.addCircle({ id: `${alertId}:protect`, ...at, radius_m: card.protective_m, color: "#f59e0b",
+      label: `${card.un} ${rw("protect")} ${card.protective_m} m` });
+  }
+  if (card.isolation_m) {
+    map.addCircle({ id: `${alertId}:iso`, ...at, radius_m: card.isolation_m, color: "#f43f5e",
+      label: `${card.un} ${rw("isolate")} ${card.isolation_m} m` });
+  }
+}
+
 async function showCard(alertId, spill) {
   state.cards.set(alertId, { spill });
   renderAlerts();
   try {
-    state.cards.set(alertId, { spill, card: await loadCard(alertId, spill) });
+    const card = await loadCard(alertId, spill);
+    state.cards.set(alertId, { spill, card });
+    await drawCardCircles(alertId, card);
   } catch (e) {
     state.cards.set(alertId, { spill, error: e.message });
   }
@@ -294,6 +321,7 @@ async function showCard(alertId, spill) {
 function toggleCard(alertId) {
   if (state.cards.has(alertId)) {
     state.cards.delete(alertId);
+    drawCardCircles(alertId, null);
     renderAlerts();
   } else {
     showCard(alertId);

@@ -28,6 +28,7 @@ from hazgate.errors import HazgateError
 from hazgate.services.local import LocalServices, ensure_secrets, registered_device_accounts
 from hazgate.services.mosquitto import Mosquitto
 from hazgate.settings import Settings
+from hazgate.topics import DeviceKind, device_topic
 
 # paho queues without bound when the broker's window is full; we wait instead, so "published"
 # means the broker has it and memory stays flat.
@@ -47,7 +48,7 @@ class BenchDevice:
 
     @property
     def topic(self) -> str:
-        return f"hazgate/v1/{self.site}/devices/{self.device_id}/telemetry"
+        return device_topic(self.site, self.device_id, DeviceKind.TELEMETRY)
 
 
 def register_devices(settings: Settings, count: int, device_type: str = "tank_sensor") -> tuple[str, list[BenchDevice]]:

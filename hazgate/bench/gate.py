@@ -34,6 +34,7 @@ from hazgate.bench.ingest import _gateway
 from hazgate.broker_client import new_client
 from hazgate.settings import Settings
 from hazgate.simulate.photos import identities
+from hazgate.topics import DeviceKind, GateKind, device_topic, gate_filter
 from registry.identifiers import id_check_char
 from registry.importer import import_registry
 
@@ -161,7 +162,7 @@ class DecisionWatcher:
         self.client.on_subscribe = lambda *_a: ready.set()
         self.client.connect(settings.mqtt_host, settings.mqtt_port)
         self.client.loop_start()
-        self.client.subscribe(f"hazgate/v1/{site}/gates/+/decision", qos=1)
+        self.client.subscribe(gate_filter(GateKind.DECISION, site=site), qos=1)
         ready.wait(5)
 
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
@@ -271,7 +272,7 @@ def run_gate_bench(
                 client.connect(settings.mqtt_host, settings.mqtt_port)
                 client.loop_start()
                 clients[t] = client
-                topics[t] = f"hazgate/v1/{site}/devices/{device_id}/event"
+                topics[t] = device_topic(site, device_id, DeviceKind.EVENT)
             for n, arrival in enumerate(todo):
                 last = _drive(_sender(clients, topics), arrival, gap_s, face_last)
                 deadline = time.time() + 30

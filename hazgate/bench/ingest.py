@@ -40,6 +40,7 @@ from hazgate.bench.common import (
 )
 from hazgate.broker_client import new_client
 from hazgate.settings import Settings
+from hazgate.topics import DeviceKind, device_filter
 
 STORE_SEQ_BASE = 1_000_000_000
 STORE_SEQ_STEP = 300_000_000
@@ -66,7 +67,7 @@ def _ceiling_subscriber(settings: Settings, site: str, ready: Any, expected: Any
     client.on_message = on_message
     client.on_subscribe = lambda *_a: ready.set()
     client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=60)
-    client.subscribe(f"hazgate/v1/{site}/devices/+/telemetry", qos=1)
+    client.subscribe(device_filter(DeviceKind.TELEMETRY, site=site), qos=1)
     client.loop_start()
     while True:
         time.sleep(0.05)

@@ -12,7 +12,8 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-TOPIC_ROOT = "hazgate/v1"
+from hazgate.topics import REST, DeviceKind, device_topic, everything, gate_topic
+
 # Mosquitto 2's PBKDF2-SHA512 format ($7$). 101 iterations is mosquitto_passwd's own default:
 # the broker verifies every CONNECT with it, and device passwords are random 128-bit tokens,
 # so a slow hash buys nothing against guessing.
@@ -42,15 +43,16 @@ class BrokerAccount:
 def acl_lines(account: BrokerAccount) -> list[str]:
     user = account.username
     if account.kind == "service":
-        return [f"user {user}", f"topic readwrite {TOPIC_ROOT}/#"]
+        return [f"user {user}", f"topic readwrite {everything()}"]
+    site = account.site or ""
     # Kiosks and monitors publish nothing but their own status (online, and offline by last will).
-    own_status = f"topic write {TOPIC_ROOT}/{account.site}/devices/{user}/status"
+    own_status = f"topic write {device_topic(site, user, DeviceKind.STATUS)}"
     if account.kind == "monitor":
-        return [f"user {user}", f"topic read {TOPIC_ROOT}/#", own_status]
+        return [f"user {user}", f"topic read {everything()}", own_status]
     if account.kind == "kiosk":
-        return [f"user {user}", f"topic read {TOPIC_ROOT}/{account.site}/gates/{account.gate_id}/#", own_status]
+        return [f"user {user}", f"topic read {gate_topic(site, account.gate_id or '', REST)}", own_status]
     # Every other device type publishes telemetry, status and gate events under its own id.
-    return [f"user {user}", f"topic write {TOPIC_ROOT}/{account.site}/devices/{user}/#"]
+    return [f"user {user}", f"topic write {device_topic(site, user, REST)}"]
 
 
 def render_passwd(accounts: Iterable[BrokerAccount]) -> str:

@@ -36,6 +36,7 @@ from hazgate.simulate.park import (
     tank_reading,
 )
 from hazgate.simulate.photos import CrewPhotos, cast, default_faces_dir
+from hazgate.topics import DeviceKind, device_topic
 
 if TYPE_CHECKING:
     from hazgate.simulate.stays import StayRunner
@@ -139,8 +140,8 @@ class Simulator:
         # Whole stays (`--stays`, hazgate/simulate/stays.py): set before run() to drive them.
         self.stays: StayRunner | None = None
 
-    def topic(self, device: SimDevice, kind: str) -> str:
-        return f"hazgate/v1/{device.site}/devices/{device.device_id}/{kind}"
+    def topic(self, device: SimDevice, kind: DeviceKind) -> str:
+        return device_topic(device.site, device.device_id, kind)
 
     def connect(self) -> None:
         for k, (device_id, phone) in enumerate(sorted(self.jt808_phones.items())):
@@ -157,10 +158,10 @@ class Simulator:
             client = new_client(
                 self.settings, device.device_id, username=device.device_id, password=self.passwords[device.device_id]
             )
-            client.will_set(self.topic(device, "status"), json.dumps({"state": "offline"}), qos=1, retain=True)
+            client.will_set(self.topic(device, DeviceKind.STATUS), json.dumps({"state": "offline"}), qos=1, retain=True)
             client.connect(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
             client.loop_start()
-            client.publish(self.topic(device, "status"), json.dumps({"state": "online"}), qos=1, retain=True)
+            client.publish(self.topic(device, DeviceKind.STATUS), json.dumps({"state": "online"}), qos=1, retain=True)
             self.clients[device.device_id] = client
         # Seqs continue across runs, so a rerun's readings are new readings, not redeliveries.
         base = int(time.time() * 1000)
@@ -175,7 +176,7 @@ class Simulator:
         devices = self.park.devices + (self.stays.devices if self.stays else [])
         for device_id, client in self.clients.items():
             device = next(d for d in devices if d.device_id == device_id)
-            client.publish(self.topic(device, "status"), json.dumps({"state": "offline"}), qos=1, retain=True)
+            client.publish(self.topic(device, DeviceKind.STATUS), json.dumps({"state": "offline"}), qos=1, retain=True)
             client.disconnect()
             client.loop_stop()
 
@@ -186,7 +187,7 @@ class Simulator:
             return
         self.seq[device.device_id] += 1
         body = {"ts": datetime.now(UTC).isoformat(), "seq": self.seq[device.device_id], "values": values}
-        self.clients[device.device_id].publish(self.topic(device, "telemetry"), json.dumps(body), qos=1)
+        self.clients[device.device_id].publish(self.topic(device, DeviceKind.TELEMETRY), json.dumps(body), qos=1)
         self.sent += 1
 
     def _report(self, terminal: Terminal, values: dict[str, float]) -> None:
@@ -260,7 +261,7 @@ class Simulator:
             if self.stop.is_set():
                 return
             body = {**body, "event_id": str(uuid.uuid4()), "ts": datetime.now(UTC).isoformat()}
-            self.clients[device.device_id].publish(self.topic(device, "event"), json.dumps(body), qos=1)
+            self.clients[device.device_id].publish(self.topic(device, DeviceKind.EVENT), json.dumps(body), qos=1)
             self.stop.wait(rng.uniform(0.2, 0.8))
         self.arrivals += 1
 

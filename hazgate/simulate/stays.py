@@ -28,6 +28,7 @@ from hazgate.settings import Settings
 from hazgate.simulate.demo_layout import GATE_OUT_X
 from hazgate.simulate.drive import FRAME, GPS_NOISE_M, Leg, Xy, tour
 from hazgate.simulate.park import Park, PlannedArrival, SimDevice, Tanker
+from hazgate.topics import DeviceKind
 from stays import bookings, lifecycle, store
 from stays import queue as lot_queue
 from stays.errors import StayError
@@ -186,7 +187,7 @@ class StayRunner:
     # -- one stay ----------------------------------------------------------------------------------
     def _publish(self, device: SimDevice, body: dict[str, Any]) -> None:
         body = {**body, "event_id": str(uuid.uuid4()), "ts": datetime.now(UTC).isoformat()}
-        self.sim.clients[device.device_id].publish(self.sim.topic(device, "event"), json.dumps(body), qos=1)
+        self.sim.clients[device.device_id].publish(self.sim.topic(device, DeviceKind.EVENT), json.dumps(body), qos=1)
 
     def _phase(self, plate: str, phase: str, duration_s: float, route: StayRoute) -> None:
         with self.lock:
@@ -266,7 +267,6 @@ class StayRunner:
                         by="simulator",
                         reason="入园检查未通过，车辆离开",
                         at=datetime.now(UTC),
-                        hook=None,
                     )
                 return
             route = StayRoute.for_bay(tanker.index)

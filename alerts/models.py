@@ -329,6 +329,8 @@ class OffRouteRule(_PositionRule):
 
 
 PositionRule = ZoneRule | SpeedingRule | StopRule | OffRouteRule
+# Their kinds: an alert of one of these is a position violation (risk index, docs/index.md).
+POSITION_RULE_KINDS: Final = ("zone", "speeding", "stop", "off_route")
 POSITION_RULES: Final = (ZoneRule, SpeedingRule, StopRule, OffRouteRule)
 
 Rule = Annotated[

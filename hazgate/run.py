@@ -78,8 +78,9 @@ def ensure_rules(settings: Settings, site: str) -> None:
     say(f"alert rules: {report.summary()}")
 
 
-def ensure_substances(settings: Settings) -> None:
-    """The starter park catalogue (Chinese names, guides ERG's table does not map), once."""
+def ensure_substances(settings: Settings, site: str) -> None:
+    """The starter park catalogue (Chinese names, guides ERG's table does not map), and what the
+    demo park's zones store (where its gas detectors stand), once."""
     from importlib import resources
 
     import psycopg
@@ -88,11 +89,19 @@ def ensure_substances(settings: Settings) -> None:
 
     with psycopg.connect(settings.db_url) as conn:
         row = conn.execute("SELECT count(*) FROM park_substances").fetchone()
-    if row and row[0]:
-        return
-    text = resources.files("hazgate.data").joinpath("hazmat", "park_catalogue_example.csv").read_text(encoding="utf-8")
-    result = import_catalogue(settings.db_url, text, "hazgate run")
-    say(f"park substance catalogue: {len(result['un'])} starter entries (hazgate substances import to change)")
+        stored = conn.execute("SELECT count(*) FROM zone_substances WHERE site = %s", (site,)).fetchone()
+    if not (row and row[0]):
+        text = resources.files("hazgate.data").joinpath("hazmat", "park_catalogue_example.csv").read_text("utf-8")
+        result = import_catalogue(settings.db_url, text, "hazgate run")
+        say(f"park substance catalogue: {len(result['un'])} starter entries (hazgate substances import to change)")
+    if not (stored and stored[0]):
+        zones = (
+            "un,name_zh,name_en,class,erg_guide,site,zones,max_quantity_kg,notes\n"
+            f"UN1077,丙烯,Propylene,2.1,,{site},tank-farm;process-unit,2000000,球罐区与丙烯装置\n"
+            f"UN1017,液氯,Chlorine,2.3,,{site},warehouse,30000,钢瓶库\n"
+        )
+        import_catalogue(settings.db_url, zones, "hazgate run")
+        say(f"demo park {site}: the tank farm and process unit store propylene, the warehouse chlorine")
 
 
 def ensure_users(settings: Settings, park: Park, demo_dir: Path) -> dict[str, Any]:
@@ -151,7 +160,7 @@ def run(settings: Settings) -> int:
     park = demo_park()
     demo_dir = settings.state_dir / "demo"
     ensure_registry(settings, park, demo_dir)
-    ensure_substances(settings)
+    ensure_substances(settings, park.site)
     ensure_rules(settings, park.site)
     say(ensure_demo_layout(settings.db_url, park.site))
     users = ensure_users(settings, park, demo_dir)
@@ -175,6 +184,7 @@ def run(settings: Settings) -> int:
                 str(DEMO_GATES),
                 "--tankers",
                 str(DEMO_TANKERS),
+                "--stays",  # whole stays: booking, waiting lot, entry, roads, filling bay, exit weigh-out
             ]
         )
         officer = users["demo-officer"]

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from alerts.models import POSITION_RULE_KINDS
 from risk.errors import RiskError
 from risk.index import (
     AlertRecord,
@@ -92,7 +93,7 @@ def inspections(conn: psycopg.Connection, site: str, start: datetime, end: datet
 
 
 # Alerts of these rule kinds are position violations (alerts/positions.py), not device alerts.
-POSITION_KINDS: Final = ("zone", "speeding", "stop", "off_route")
+POSITION_KINDS: Final = POSITION_RULE_KINDS
 
 
 def alerts(conn: psycopg.Connection, site: str, start: datetime, end: datetime) -> list[AlertRecord]:

@@ -75,7 +75,7 @@ def test_a_park_installs_the_defaults_once_and_the_api_serves_them(cli, api) -> 
     code, out = cli("rules", "install-defaults", "--site", site, "--json")
     first = json.loads(out.strip().splitlines()[-1])
     assert code == 0 and first["site"] == site
-    assert {r["state"] for r in first["rules"]} == {"installed"} and len(first["rules"]) == 7
+    assert {r["state"] for r in first["rules"]} == {"installed"} and len(first["rules"]) == 11
 
     code, out = cli("rules", "install-defaults", "--site", site, "--json")
     again = json.loads(out.strip().splitlines()[-1])

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from hazgate.cli import main as cli
@@ -167,15 +168,19 @@ def test_a_tanker_stopping_in_the_tank_farm_is_alerted_for_the_zone_and_the_stop
     wait_until(lambda: api.get("/api/v1/alerts", params={"state": "open", "site": park_site}).json() == [], 30)
 
 
-def test_make_run_imports_the_demo_park_once_with_its_position_rules(settings, api):
-    from hazgate.simulate.demo_layout import DEMO_RULES, ensure_demo_layout
+def test_make_run_imports_the_demo_park_once_and_the_defaults_bring_its_position_rules(settings, api):
+    from hazgate.rules import install_default_rules
+    from hazgate.simulate.demo_layout import ensure_demo_layout
 
     site = new_site()
     first = ensure_demo_layout(settings.db_url, site)
-    assert "version 1" in first and "imported" in first and f"{len(DEMO_RULES)} position rule(s) added" in first
+    assert "version 1" in first and "imported" in first
     again = ensure_demo_layout(settings.db_url, site)
-    assert "version 1" in again and "unchanged" in again and "rule" not in again
+    assert "version 1" in again and "unchanged" in again
+    with psycopg.connect(settings.db_url) as conn:
+        install_default_rules(conn, site, created_by="tests")
     rules = [r for r in api.get("/api/v1/rules").json() if r.get("site") == site]
-    assert sorted(r["kind"] for r in rules) == ["off_route", "speeding", "stop", "zone"]
+    position = sorted(r["kind"] for r in rules if r["kind"] in ("off_route", "speeding", "stop", "zone"))
+    assert position == ["off_route", "speeding", "stop", "zone"]
     for rule in rules:
         api.delete(f"/api/v1/rules/{rule['id']}")

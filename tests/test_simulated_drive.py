@@ -14,7 +14,7 @@ from alerts.engine import Transition, evaluate_all
 from alerts.events import Event, Reading
 from alerts.models import Rule, parse_rule
 from alerts.state import EngineState
-from hazgate.simulate.demo_layout import DEMO_RULES, demo_layout
+from hazgate.simulate.demo_layout import demo_layout, position_rules
 from hazgate.simulate.drive import Driver, Fleet, Mishap, tour
 from park.layout import build_layout, parse_layout
 
@@ -22,7 +22,7 @@ T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 SITE = "park1"
 LAYOUT = build_layout(SITE, 1, parse_layout(demo_layout(SITE))[0][SITE])
 CONTEXT = EngineContext.of({SITE: LAYOUT}, {"gps-0": "浙B00001"})
-RULES: dict[str, Rule] = {str(i): parse_rule({**body, "site": SITE}) for i, body in enumerate(DEMO_RULES)}
+RULES: dict[str, Rule] = {str(i): parse_rule({**body, "site": SITE}) for i, body in enumerate(position_rules())}
 
 
 def drive(mishap: Mishap, seed: int = 3) -> list[Transition]:

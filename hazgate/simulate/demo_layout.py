@@ -101,41 +101,21 @@ def demo_layout(site: str = "park1", lon: float = CENTRE_LON, lat: float = CENTR
     return {"type": "FeatureCollection", "features": features}
 
 
-# The demo's rules on positions (docs/park.md), made once per site so the map has something to show.
-DEMO_RULES: Final[list[dict[str, Any]]] = [
-    {"name": "超速 Speeding", "kind": "speeding", "severity": "warning", "tolerance_kmh": 5, "for_s": 2},
-    {"name": "进入禁区 Restricted zone", "kind": "zone", "zone_kinds": ["restricted"], "severity": "critical"},
-    {"name": "违规停车 Stopped", "kind": "stop", "severity": "critical"},
-    {"name": "偏离路线 Off route", "kind": "off_route", "severity": "warning", "for_s": 15},
-]
+def position_rules() -> list[dict[str, Any]]:
+    """The default rule set's rules on positions (hazgate/data/default_rules.json: speeding,
+    restricted zone, stop, off route), as rule bodies without a site."""
+    from alerts.models import POSITION_RULE_KINDS
+    from hazgate.rules import load_default_rules
+
+    return [dict(d.rule) for d in load_default_rules().rules if d.rule.get("kind") in POSITION_RULE_KINDS]
 
 
 def ensure_demo_layout(conninfo: str, site: str) -> str:
-    """Import the demo layout unless the site's current version already is it, and the demo's
-    position rules unless they exist; says what it did."""
-    import psycopg
-    from psycopg.types.json import Jsonb
-
-    from alerts.models import parse_rule
+    """Import the demo layout unless the site's current version already is it; says what it did.
+    Its rules on positions come with the default rule set (`hazgate rules install-defaults`)."""
     from park.store import import_layout
 
     result = import_layout(conninfo, demo_layout(site), imported_by="make run", skip_unchanged=True)
     stored = result["sites"][0]
     state = "unchanged" if stored["unchanged"] else "imported"
-    made = 0
-    with psycopg.connect(conninfo) as conn:
-        for body in DEMO_RULES:
-            rule = {**body, "site": site}
-            parse_rule(rule)  # the same validation as POST /api/v1/rules
-            exists = conn.execute(
-                "SELECT 1 FROM alert_rules WHERE deleted_at IS NULL AND body->>'kind' = %s AND body->>'site' = %s",
-                (rule["kind"], site),
-            ).fetchone()
-            if exists is None:
-                conn.execute(
-                    "INSERT INTO alert_rules (id, body, created_by) VALUES (gen_random_uuid(), %s, 'make run')",
-                    (Jsonb(rule),),
-                )
-                made += 1
-    rules = f", {made} position rule(s) added" if made else ""
-    return f"park layout of {site}: version {stored['version']} ({stored['zones']} zones, {state}){rules}"
+    return f"park layout of {site}: version {stored['version']} ({stored['zones']} zones, {state})"

@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 # The park sits near Ningbo's chemical industry zone; tankers roam a ~3 km box around it.
 PARK_LAT, PARK_LON = 29.958, 121.712
@@ -79,6 +79,7 @@ class SimDevice:
     type: str
     gate_id: str | None = None
     plate: str | None = None  # the vehicle it is mounted on
+    zone: str | None = None  # the layout zone a fixed device is installed in (the demo park's)
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,12 @@ def _tanker(rng: random.Random, seed: int, site: str, i: int, defect: Trouble | 
     )
 
 
+# Where the gas detectors stand, in the demo park's layout (hazgate/simulate/demo_layout.py): the
+# tank farm and the process unit store propylene, the warehouse chlorine cylinders (the demo's
+# park catalogue), so a leak alert there gets a response card centred on its zone.
+DETECTOR_ZONES: Final = ("tank-farm", "process-unit", "warehouse", "bay-a1")
+
+
 def build_park(
     seed: int,
     *,
@@ -170,7 +177,10 @@ def build_park(
         g: {t: SimDevice(f"{site}-{g}-{t.split('_')[0]}", site, t, g) for t in GATE_DEVICE_TYPES} for g in gate_ids
     }
     fleet = [_tanker(rng, seed, site, i) for i in range(tankers)]
-    dets = [SimDevice(f"{site}-gas{d + 1:02d}", site, "gas_detector") for d in range(detectors)]
+    dets = [
+        SimDevice(f"{site}-gas{d + 1:02d}", site, "gas_detector", zone=DETECTOR_ZONES[d % len(DETECTOR_ZONES)])
+        for d in range(detectors)
+    ]
     anomalies = Anomalies(cycle_s=anomaly_cycle_s)
     if fleet:
         victim = rng.choice(fleet).sensor.device_id

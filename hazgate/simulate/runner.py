@@ -62,10 +62,17 @@ def register_devices(
     registered = {r[0] for r in conn.execute("SELECT device_id FROM devices WHERE site = %s", (park.site,))}
     for device in park.devices + (extra or []):
         if device.device_id in known and device.device_id in registered:
+            # Installed before devices had zones: say where it stands now.
+            conn.execute(
+                "UPDATE devices SET zone_id = %s WHERE device_id = %s AND zone_id IS DISTINCT FROM %s",
+                (device.zone, device.device_id, device.zone),
+            )
             continue
         if device.device_id in registered:
             conn.execute("DELETE FROM devices WHERE device_id = %s", (device.device_id,))
-        creds = registry.add_device(conn, device.site, device.device_id, device.type, device.gate_id, device.plate)
+        creds = registry.add_device(
+            conn, device.site, device.device_id, device.type, device.gate_id, device.plate, zone_id=device.zone
+        )
         known[device.device_id] = creds.password
     return known
 
@@ -276,15 +283,19 @@ class Simulator:
                 if duration_s is not None and t >= duration_s:
                     break
                 self.tick(t)
-                if self.stays is not None and t >= next_arrival:
-                    self.stays.start_next()
-                    next_arrival = t + self.arrival_every_s * self.rng.uniform(0.7, 1.3)
-                elif self.plan is not None and t >= next_arrival:
+                if self.plan is not None and t >= next_arrival:
                     planned = self.plan.next()
-                    self.planned.append(planned)
-                    if planned.trouble is not None:
-                        say(f"{t:.0f} s: {planned.tanker.plate} at {planned.gate} with trouble: {planned.trouble}")
-                    threading.Thread(target=self.arrival, args=(planned,), daemon=True).start()
+                    if self.stays is not None and planned.trouble is None:
+                        # A sound arrival becomes a whole stay (book, queue, enter, fill, leave).
+                        self.stays.start_next()
+                    else:
+                        self.planned.append(planned)
+                        if planned.trouble is not None:
+                            say(f"{t:.0f} s: {planned.tanker.plate} at {planned.gate} with trouble: {planned.trouble}")
+                        threading.Thread(target=self.arrival, args=(planned,), daemon=True).start()
+                    next_arrival = t + self.arrival_every_s * self.rng.uniform(0.7, 1.3)
+                elif self.stays is not None and t >= next_arrival:
+                    self.stays.start_next()
                     next_arrival = t + self.arrival_every_s * self.rng.uniform(0.7, 1.3)
                 if t >= next_report:
                     stays = f", {self.stays.stays} whole stays" if self.stays else ""

@@ -19,7 +19,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from park.errors import LayoutError, LayoutRefused
-from park.layout import Layout, ZoneSpec, build_layout, content_hash, parse_layout, zone_from_feature
+from park.layout import Layout, ZoneKind, ZoneSpec, build_layout, content_hash, parse_layout, zone_from_feature
 
 logger = logging.getLogger(__name__)
 
@@ -166,3 +166,14 @@ def current_layouts(conn: psycopg.Connection) -> dict[str, Layout]:
         except ValueError as exc:
             logger.error("site %s layout %d: a zone cannot be read and is left out: %s", site, version, exc)
     return {site: build_layout(site, version, zones) for (site, version), zones in specs.items() if zones}
+
+
+def zone_at(conn: psycopg.Connection, site: str, lon: float, lat: float) -> str | None:
+    """The most specific zone of the site's current layout at a position (a filling bay before
+    the road beside it; never the park boundary itself); None outside every zone or without a layout."""
+    stored = stored_layout(conn, site)
+    if stored is None or not stored.zones:
+        return None
+    layout = build_layout(site, stored.version, stored.zones)
+    inner = [z for z in layout.zones_at(lon, lat) if z.kind is not ZoneKind.PARK_BOUNDARY]
+    return inner[0].zone_id if inner else None

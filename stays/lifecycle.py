@@ -15,6 +15,7 @@ import psycopg
 from checks import CheckPolicy
 from checks.booking import admitting
 from checks.stay_facts import BookingFacts, BookingState
+from park.store import zone_at
 from stays import departures, store
 from stays.errors import Conflict, Invalid, NotFound
 from stays.models import Visit, VisitState
@@ -265,10 +266,13 @@ def full_visit(conn: psycopg.Connection, visit_id: uuid.UUID, now: datetime) -> 
     until = visit.closed_at or now
     entries = store.timeline(conn, visit.id) + store.alerts_during(conn, visit, until)
     tracker = store.tracker_of(conn, visit)
+    position = None if tracker is None else store.latest_position(conn, tracker)
+    if position is not None:
+        position = position.model_copy(update={"zone_id": zone_at(conn, visit.site, position.lon, position.lat)})
     return visit.model_copy(
         update={
             "cargo": store.cargo(conn, visit.waybill_no),
-            "position": None if tracker is None else store.latest_position(conn, tracker),
+            "position": position,
             "timeline": sorted(entries, key=lambda e: e.ts),
         }
     )

@@ -10,11 +10,20 @@ import pytest
 from pydantic import ValidationError
 
 from alerts.defaults import DefaultRules, default_rule_id, rules_for_site
-from alerts.models import AbsenceRule, DwellRule, GateFailureRule, ThresholdRule
+from alerts.models import (
+    AbsenceRule,
+    DwellRule,
+    GateFailureRule,
+    OffRouteRule,
+    SpeedingRule,
+    StopRule,
+    ThresholdRule,
+    ZoneRule,
+)
 from hazgate.cli import main
 from hazgate.rules import load_default_rules
 
-KINDS = {"threshold", "absence", "dwell", "gate_failure"}
+KINDS = {"threshold", "absence", "dwell", "gate_failure", "speeding", "zone", "stop", "off_route"}
 
 
 @pytest.fixture
@@ -42,6 +51,12 @@ def test_the_shipped_rules_are_the_ones_the_standard_and_the_park_ask_for() -> N
     overstay = rules["tanker-overstay"]
     assert isinstance(overstay, DwellRule) and overstay.max_hours == 6
     assert isinstance(rules["gate-check-failed"], GateFailureRule)
+    # Closed-park management: on the park's roads, at their limits, out of restricted zones.
+    restricted = rules["vehicle-restricted-zone"]
+    assert isinstance(restricted, ZoneRule) and restricted.zone_kinds == ("restricted",)
+    assert restricted.severity == "critical"
+    assert isinstance(rules["vehicle-speeding"], SpeedingRule) and isinstance(rules["vehicle-stopped"], StopRule)
+    assert isinstance(rules["vehicle-off-route"], OffRouteRule)
     assert {r.kind for r in rules.values()} == KINDS
     assert all(r.site == "north" for r in rules.values())
     assert all(d.source for d in load_default_rules().rules), "every rule says where it comes from"
@@ -90,7 +105,7 @@ def test_a_park_installs_the_defaults_once_and_the_api_serves_them(cli, api) -> 
     overstay = str(default_rule_id(site, "tanker-overstay"))
     assert api.delete(f"/api/v1/rules/{overstay}").status_code == 200
     code, out = cli("rules", "install-defaults", "--site", site)
-    assert code == 0 and "6 already there, 1 deleted by an officer (left deleted)" in out
+    assert code == 0 and "10 already there, 1 deleted by an officer (left deleted)" in out
     assert overstay not in {r["id"] for r in api.get("/api/v1/rules").json()}
     for rule in first["rules"]:
         api.delete(f"/api/v1/rules/{rule['id']}")

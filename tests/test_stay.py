@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from hazgate.simulate.demo_layout import demo_layout
+from park.store import import_layout
 from stays import store
 from tests.fixtures.gate import days
 from tests.fixtures.mqtt import wait_until
@@ -38,7 +40,17 @@ def test_a_booked_tanker_whose_tank_inspection_expires_before_its_slot_is_told_a
     assert [b["id"] for b in listed] == [booking["id"]]
 
 
-def test_a_whole_clean_stay_from_booking_to_exit_ends_closed_with_its_timeline(park, crew, register, make_device):
+def bay_centre(site: str, zone_id: str) -> tuple[float, float]:
+    """(lat, lon) of a zone of the demo park's layout: the mean of its outline's corners."""
+    ring = next(f for f in demo_layout(site)["features"] if f["properties"]["zone_id"] == zone_id)["geometry"]
+    corners = ring["coordinates"][0][:-1]
+    return sum(p[1] for p in corners) / len(corners), sum(p[0] for p in corners) / len(corners)
+
+
+def test_a_whole_clean_stay_from_booking_to_exit_ends_closed_with_its_timeline(
+    park, crew, register, make_device, settings
+):
+    import_layout(settings.db_url, demo_layout(park.site), imported_by="tests")
     register(crew)
     tracker = make_device("gps_tracker", site=park.site, plate=crew.plate)
     booking = park.approve(park.book(crew))
@@ -67,9 +79,15 @@ def test_a_whole_clean_stay_from_booking_to_exit_ends_closed_with_its_timeline(p
     assert park.api.get(f"/api/v1/bookings/{booking['id']}").json()["state"] == "used"
 
     # Inside: it drives to the filling bay, is filled, the enterprise confirms the loading.
-    for lat, lon, kmh in ((29.9405, 121.7110, 18.0), (29.9411, 121.7121, 22.0), (29.9415, 121.7126, 0.0)):
+    bay = bay_centre(park.site, "bay-a2")
+    for lat, lon, kmh in ((29.9405, 121.7110, 18.0), (29.9411, 121.7121, 22.0), (*bay, 0.0)):
         tracker.send(tracker.reading({"lat": lat, "lon": lon, "speed_kmh": kmh}))
-    wait_until(lambda: (park.full_visit(inside["id"])["position"] or {}).get("lat") == 29.9415, 20)
+    at_bay = wait_until(lambda: (park.full_visit(inside["id"])["position"] or {}).get("lat") == bay[0], 20)
+    assert park.full_visit(inside["id"])["position"]["zone_id"] == "bay-a2", at_bay
+    # On the map: the tanker with its stay, the cargo it entered with, and since when it is inside.
+    on_map = {v["plate"]: v for v in park.api.get(f"/api/v1/sites/{park.site}/vehicles").json()}[crew.plate]
+    assert on_map["visit_id"] == inside["id"] and on_map["visit_state"] == "inside"
+    assert on_map["cargo"]["un"] == "UN1077" and on_map["entered_at"] == inside["entered_at"]
     filled = park.close_waybill(inside["id"], "loaded")
     assert filled["waybill_closed_at"] and filled["cargo"]["un"] == "UN1077"
 

@@ -3,8 +3,9 @@
 ``GET /api/v1/sites/{site}/layout`` serves the current layout version (or ``?version=N``) as the
 GeoJSON FeatureCollection it was imported as, with ``site``, ``version``, ``imported_at`` and
 ``imported_by`` as foreign members. ``GET /api/v1/sites/{site}/vehicles`` lists the site's GPS
-trackers mounted on a vehicle with their last position, the cargo of the plate's waybill valid
-now, and when the plate last passed an entry inspection.
+trackers on a vehicle (mounted on it, or handed out at the gate to a stay) with their last
+position and the vehicle's stay: its cargo (the waybill it entered with; without a stay, the
+plate's waybill valid now) and when it entered (without a stay: its last passed entry inspection).
 """
 
 from __future__ import annotations
@@ -72,8 +73,14 @@ class VehicleOut(BaseModel):
     lon: float
     speed_kmh: float | None
     ts: datetime = Field(description="time of the last position")
-    cargo: CargoOut | None = Field(description="from the plate's waybill valid now, where there is one")
-    entered_at: datetime | None = Field(description="when the plate last passed an entry inspection at this site")
+    cargo: CargoOut | None = Field(
+        description="the waybill the stay entered with; without a stay, the plate's waybill valid now"
+    )
+    entered_at: datetime | None = Field(
+        description="when the stay entered; without a stay, the plate's last passed entry inspection at this site"
+    )
+    visit_id: str | None = Field(None, description="the vehicle's open stay (GET /api/v1/visits/{id})")
+    visit_state: Literal["queued", "inside"] | None = None
 
 
 class SiteLayoutOut(BaseModel):
@@ -128,27 +135,39 @@ async def get_layout(
     )
 
 
+# A tracker belongs to the open stay it was handed out to, else to the open stay of the plate it
+# is mounted on (when that stay has no tracker of its own).
 _VEHICLES_SQL: Final = """
-SELECT d.device_id, d.plate, last.ts, last."values", wb.waybill_no, wb.record -> 'cargo', entry.at
+SELECT d.device_id, coalesce(d.plate, v.plate), last.ts, last."values",
+       coalesce(v.waybill_no, wb.waybill_no), coalesce(vw.record, wb.record) -> 'cargo',
+       CASE WHEN v.id IS NOT NULL THEN v.entered_at ELSE entry.at END, v.id::text, v.state
 FROM devices d
+LEFT JOIN LATERAL (
+    SELECT s.id, s.plate, s.waybill_no, s.entered_at, s.state FROM visits s
+    WHERE s.site = d.site AND s.state <> 'closed'
+      AND (s.tracker_device_id = d.device_id OR (s.tracker_device_id IS NULL AND s.plate = d.plate))
+    ORDER BY s.created_at DESC LIMIT 1
+) v ON true
 JOIN LATERAL (
     SELECT t.ts, t."values" FROM telemetry t
     WHERE t.device_id = d.device_id AND t.ts > now() - %(max_age)s::interval
       AND t."values" ? 'lat' AND t."values" ? 'lon'
     ORDER BY t.ts DESC LIMIT 1
 ) last ON true
+LEFT JOIN waybills vw ON vw.waybill_no = v.waybill_no
 LEFT JOIN LATERAL (
     SELECT w.waybill_no, w.record FROM waybills w
-    WHERE w.plate = d.plate AND (w.record ->> 'valid_from')::timestamptz <= now()
+    WHERE w.plate = coalesce(d.plate, v.plate) AND (w.record ->> 'valid_from')::timestamptz <= now()
       AND (w.record ->> 'valid_to')::timestamptz >= now()
     ORDER BY (w.record ->> 'valid_from')::timestamptz DESC LIMIT 1
 ) wb ON true
 LEFT JOIN LATERAL (
     SELECT max(i.decided_at) AS at FROM inspections i
-    WHERE i.plate = d.plate AND i.site = d.site AND coalesce(i.override_result, i.result) = 'pass'
+    WHERE i.plate = coalesce(d.plate, v.plate) AND i.site = d.site
+      AND coalesce(i.override_result, i.result) = 'pass'
 ) entry ON true
-WHERE d.site = %(site)s AND d.type = 'gps_tracker' AND d.plate IS NOT NULL AND d.enabled
-ORDER BY d.plate
+WHERE d.site = %(site)s AND d.type = 'gps_tracker' AND d.enabled AND (d.plate IS NOT NULL OR v.id IS NOT NULL)
+ORDER BY 2
 """
 
 
@@ -157,7 +176,7 @@ async def list_vehicles(site: SiteName, conn: Conn, _p: Viewer) -> list[dict[str
     """Vehicles with a GPS tracker at this site and a position in the last day, for the map."""
     cur = await conn.execute(_VEHICLES_SQL, {"site": site, "max_age": POSITION_MAX_AGE})
     out = []
-    for device_id, plate, ts, values, waybill_no, cargo, entered_at in await cur.fetchall():
+    for device_id, plate, ts, values, waybill_no, cargo, entered_at, visit_id, visit_state in await cur.fetchall():
         out.append(
             {
                 "device_id": device_id,
@@ -175,6 +194,8 @@ async def list_vehicles(site: SiteName, conn: Conn, _p: Viewer) -> list[dict[str
                     "waybill_no": waybill_no,
                 },
                 "entered_at": entered_at,
+                "visit_id": visit_id,
+                "visit_state": visit_state,
             }
         )
     return out

@@ -55,8 +55,12 @@ def leak_rule(site: str) -> dict[str, Any]:
 
 
 def next_local(hour: int) -> datetime:
-    """The next time the park's clock shows ``hour``:00 (after now, so every position is older)."""
+    """The next moment the park's clock is in ``hour`` (after now, so every position is older,
+    and less than a day after, so none is too old to be shown): a minute from now when the clock
+    is in that hour already, else the next ``hour``:00."""
     now = datetime.now(SHANGHAI)
+    if now.hour == hour:
+        return now + timedelta(minutes=1)
     at = now.replace(hour=hour, minute=0, second=0, microsecond=0)
     return at if at > now else at + timedelta(days=1)
 

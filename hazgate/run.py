@@ -185,6 +185,8 @@ def run(settings: Settings) -> int:
                 "--tankers",
                 str(DEMO_TANKERS),
                 "--stays",  # whole stays: booking, waiting lot, entry, roads, filling bay, exit weigh-out
+                "--jt808",  # two tankers' trackers are vehicle terminals speaking JT/T 808 over TCP
+                "2",
             ]
         )
         officer = users["demo-officer"]

@@ -87,7 +87,13 @@ class MqttGateway:
         self.claim.release()
 
     def wait_connected(self, timeout_s: float) -> bool:
-        return self.connected.wait(timeout_s)
+        """True once connected; False after ``timeout_s``, or at once when the gateway must stop
+        (``fatal``: an untrusted broker, a client id in use), which no waiting would change."""
+        deadline = time.monotonic() + timeout_s
+        while not self.connected.wait(min(0.2, max(0.0, deadline - time.monotonic()))):
+            if self.fatal.is_set() or time.monotonic() >= deadline:
+                return False
+        return True
 
     def ack(self, mid: int, qos: int) -> None:
         if qos > 0:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import sys
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from typing import Any
 import psycopg
 from pydantic import BaseModel, ConfigDict
 
-from gateway.faces import FaceError, FaceSettings, FaceUnusableError, analyze
+from gateway.faces import FaceError, FaceSettings, FaceUnusableError, analyze, engine_fingerprint
 from hazgate.errors import HazgateError
 from registry import store
 from registry.models import EnrolmentFlag, FlagCode, RegistryFile
@@ -170,26 +171,51 @@ def load_photo(spec: str, base_dir: Path) -> bytes:
         raise ValueError(f"photo {spec[:60]!r} is neither a file next to the import file nor base64") from exc
 
 
+# Looks up a photo (by the SHA-256 of its bytes) already analysed by this face engine.
+Enrolled = Callable[[bytes], EnrolledPhoto | None]
+
+
+def _never_enrolled(_digest: bytes) -> EnrolledPhoto | None:
+    return None
+
+
 def enrol_photos(
-    registry: RegistryFile, indices: dict[str, int], base_dir: Path, faces: FaceSettings, progress: Progress
+    registry: RegistryFile,
+    indices: dict[str, int],
+    base_dir: Path,
+    faces: FaceSettings,
+    progress: Progress,
+    enrolled: Enrolled = _never_enrolled,
 ) -> tuple[dict[str, EnrolledPhoto], list[RowError], list[RowFlag]]:
-    """Each person's photo: enrolled, flagged (no usable face), or an error (cannot be read)."""
+    """Each person's photo: enrolled, flagged (no usable face), or an error (cannot be read).
+    A photo ``enrolled`` knows (the same bytes, the same engine) is taken as it was analysed."""
     photos: dict[str, EnrolledPhoto] = {}
     errors: list[RowError] = []
     flags: list[RowFlag] = []
     total = len(registry.personnel)
+    engine = engine_fingerprint(faces)
+    analysed = 0
     for i, person in enumerate(registry.personnel):
         progress(f"[registry] enrolling photo {i + 1}/{total} ({person.id_number})")
         index = indices[person.id_number]
         try:
             data = load_photo(person.photo, base_dir)
-            photos[person.id_number] = EnrolledPhoto(data, analyze(data, faces, kind="reference").encoding)
+            known = enrolled(hashlib.sha256(data).digest())
+            if known is not None and known.photo == data:
+                photos[person.id_number] = known
+                flags.extend(
+                    RowFlag(section=Section.PERSONNEL, index=index, key=person.id_number, field="photo", flag=f)
+                    for f in known.flags
+                )
+                continue
+            analysed += 1
+            photos[person.id_number] = EnrolledPhoto(data, analyze(data, faces, kind="reference").encoding, (), engine)
         except FaceUnusableError as exc:
             flag = EnrolmentFlag(code=FlagCode.NO_USABLE_PHOTO, reason=exc.code, issue=exc.issue, message=exc.message)
             flags.append(
                 RowFlag(section=Section.PERSONNEL, index=index, key=person.id_number, field="photo", flag=flag)
             )
-            photos[person.id_number] = EnrolledPhoto(data, None, (flag,))
+            photos[person.id_number] = EnrolledPhoto(data, None, (flag,), engine)
         except (ValueError, OSError, FaceError) as exc:
             code = exc.code if isinstance(exc, FaceError) else "photo_unreadable"
             message = exc.message if isinstance(exc, FaceError) else str(exc)
@@ -198,6 +224,8 @@ def enrol_photos(
                     section="personnel", index=index, key=person.id_number, field="photo", message=f"{code}: {message}"
                 )
             )
+    if total:
+        progress(f"[registry] {analysed} photo(s) analysed, {total - analysed - len(errors)} unchanged since enrolled")
     return photos, errors, flags
 
 
@@ -224,7 +252,15 @@ def import_registry(
         found = validate_rows(data, today=today, known=known)
         _refuse_if_strict(strict, found)
         personnel = found.indices.get(Section.PERSONNEL, {})
-        photos, photo_errors, flags = enrol_photos(found.registry, personnel, base_dir, faces, progress)
+        engine = engine_fingerprint(faces)
+        photos, photo_errors, flags = enrol_photos(
+            found.registry,
+            personnel,
+            base_dir,
+            faces,
+            progress,
+            lambda digest: store.enrolled_photo(conn, digest, engine),
+        )
         if photo_errors:
             # Validate again with those rows refused, so rows pointing at them are refused too.
             found = validate_rows(data, today=today, known=known, refused=photo_errors)

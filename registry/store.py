@@ -27,6 +27,26 @@ class EnrolledPhoto:
     photo: bytes
     encoding: tuple[float, ...] | None
     flags: tuple[EnrolmentFlag, ...] = ()
+    engine: str | None = None  # the face engine's fingerprint that made the encoding or the flags
+
+
+def enrolled_photo(conn: psycopg.Connection, digest: bytes, engine: str) -> EnrolledPhoto | None:
+    """A photo with these bytes (SHA-256) already analysed by this engine, with what it gave:
+    the encoding, or the flags saying why there is none. None when it was never analysed so."""
+    row = conn.execute(
+        "SELECT photo, face_encoding, enrolment_flags FROM personnel"
+        " WHERE photo_sha256 = %s AND face_engine = %s LIMIT 1",
+        (digest, engine),
+    ).fetchone()
+    if row is None:
+        return None
+    photo, encoding, flags = row
+    return EnrolledPhoto(
+        bytes(photo),
+        None if encoding is None else tuple(encoding),
+        tuple(EnrolmentFlag.model_validate(f) for f in flags or []),
+        engine,
+    )
 
 
 def _record(model: Carrier | Vehicle | PersonRecord | Waybill) -> str:
@@ -74,17 +94,18 @@ def write_registry(
         enrolled = photos[p.id_number]
         flags = json.dumps([f.model_dump(mode="json") for f in enrolled.flags], ensure_ascii=False)
         conn.execute(
-            "INSERT INTO personnel (id_number, record, photo, face_encoding, enrolment_flags)"
-            " VALUES (%s, %s, %s, %s, %s)"
+            "INSERT INTO personnel (id_number, record, photo, face_encoding, enrolment_flags, face_engine)"
+            " VALUES (%s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (id_number) DO UPDATE SET record = EXCLUDED.record, photo = EXCLUDED.photo,"
             " face_encoding = EXCLUDED.face_encoding, enrolment_flags = EXCLUDED.enrolment_flags,"
-            " updated_at = now()",
+            " face_engine = EXCLUDED.face_engine, updated_at = now()",
             (
                 p.id_number,
                 _record(record),
                 enrolled.photo,
                 None if enrolled.encoding is None else list(enrolled.encoding),
                 flags,
+                enrolled.engine,
             ),
         )
     for w in registry.waybills:

@@ -232,8 +232,13 @@ def test_other_channels_check_their_own_fields() -> None:
     assert parse_subscription({"channel": "mqtt", "topic": "hazgate/v1/north/alerts"}).channel == "mqtt"
     with pytest.raises(ValidationError, match="wildcards"):
         parse_subscription({"channel": "mqtt", "topic": "alerts/#"})
-    with pytest.raises(ValidationError, match="under device or gate topics"):
-        parse_subscription({"channel": "mqtt", "topic": "hazgate/v1/north/devices/TS-01/telemetry"})
+    for reserved in (
+        "hazgate/v1/north/devices/TS-01/telemetry",
+        "hazgate/v1/north/gates/g1/barrier",
+        "hazgate/v1/_service/gateways/x",
+    ):
+        with pytest.raises(ValidationError, match="under device, gate or service topics"):
+            parse_subscription({"channel": "mqtt", "topic": reserved})
     assert parse_subscription({"channel": "email", "to": "duty@park.example.cn"}).channel == "email"
     with pytest.raises(ValidationError, match="not an e-mail address"):
         parse_subscription({"channel": "email", "to": "duty-officer"})

@@ -206,6 +206,42 @@ def test_one_weak_photo_does_not_refuse_the_registry_the_person_is_imported_and_
     assert db.execute("SELECT count(*) FROM personnel WHERE id_number = ANY(%s)", (malformed_ids,)).fetchone() == (0,)
 
 
+def test_a_registry_sent_again_analyses_only_the_photos_that_changed(carrier_file, settings, monkeypatch, capsys, db):
+    monkeypatch.setenv("HAZGATE_DATABASE_URL", settings.db_url)
+    people = carrier_file.doc["personnel"]
+    with pytest.raises(SystemExit) as imported:  # 2: imported, some rows refused
+        main(["registry", "import", str(carrier_file.path), "--json"])
+    assert imported.value.code == 2
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    # A week later the carrier sends it again: one driver has a new photo, nothing else changed.
+    photos = carrier_file.path.parent / "photos"
+    cv2.imwrite(str(photos / "p05.jpg"), cv2.flip(cv2.imread(str(photos / "p05.jpg")), 1))
+    before = dict(
+        db.execute(
+            "SELECT id_number, face_encoding FROM personnel WHERE id_number = ANY(%s)",
+            ([p["id_number"] for p in people[:30]],),
+        ).fetchall()
+    )
+    with pytest.raises(SystemExit) as imported:
+        main(["registry", "import", str(carrier_file.path), "--json"])
+    assert imported.value.code == 2
+    captured = capsys.readouterr()
+    again = json.loads(captured.out.strip().splitlines()[-1])
+    assert "[registry] 1 photo(s) analysed, 29 unchanged since enrolled" in captured.err
+    # The same report: the flags of the weak photos come with the stored analysis.
+    assert again["flagged"] == first["flagged"] == {"personnel": 3}
+    assert again["imported"] == first["imported"]
+    after = dict(
+        db.execute(
+            "SELECT id_number, face_encoding FROM personnel WHERE id_number = ANY(%s)",
+            ([p["id_number"] for p in people[:30]],),
+        ).fetchall()
+    )
+    changed = {k for k in after if after[k] != before[k]}
+    assert changed == {people[5]["id_number"]}, "the new photo's encoding, and only that one, is new"
+
+
 def test_the_import_report_lists_every_flag_and_refusal_per_row_for_a_person_to_read(carrier_file, cli):
     code, out = cli("registry", "import", str(carrier_file.path))
     assert code == 2

@@ -16,7 +16,7 @@ Importing this package is cheap: OpenCV, numpy and the dlib models load on first
 
 from __future__ import annotations
 
-from gateway.faces.config import FaceSettings, LivenessSettings
+from gateway.faces.config import FaceSettings, LivenessSettings, engine_fingerprint
 from gateway.faces.errors import FaceError, FaceUnusableError, ImageInputError
 from gateway.faces.liveness import check_liveness
 from gateway.faces.models import FaceAnalysis, FaceBox, LivenessResult, PhotoKind, VerifyResult
@@ -38,6 +38,7 @@ __all__ = [
     "check_liveness",
     "compare",
     "distance",
+    "engine_fingerprint",
     "verify",
     "warm_up",
 ]

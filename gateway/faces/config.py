@@ -152,3 +152,19 @@ class FaceSettings(BaseModel):
                 f"faces.max_brightness ({self.max_brightness})"
             )
         return self
+
+
+# What an analysis depends on besides its settings: bump when the code that encodes changes (the
+# views' transforms, the detector's use, the models), so stored encodings are made again.
+ENGINE_REVISION = "2"
+# Settings that only judge a comparison, not what an analysis of one photo gives.
+_COMPARISON_ONLY = frozenset({"match_threshold", "burst_frames", "liveness"})
+
+
+def engine_fingerprint(cfg: FaceSettings) -> str:
+    """Names the analysis a photo gets under ``cfg``: two engines with equal fingerprints give the
+    same encoding (or refusal) for the same bytes, so a stored one can be used instead."""
+    import hashlib
+
+    settings = cfg.model_dump_json(exclude=set(_COMPARISON_ONLY))
+    return f"r{ENGINE_REVISION}-" + hashlib.sha256(settings.encode()).hexdigest()[:16]

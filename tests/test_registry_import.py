@@ -216,7 +216,9 @@ def test_a_registry_sent_again_analyses_only_the_photos_that_changed(carrier_fil
 
     # A week later the carrier sends it again: one driver has a new photo, nothing else changed.
     photos = carrier_file.path.parent / "photos"
-    cv2.imwrite(str(photos / "p05.jpg"), cv2.flip(cv2.imread(str(photos / "p05.jpg")), 1))
+    image = cv2.imread(str(photos / "p05.jpg"))
+    assert image is not None
+    cv2.imwrite(str(photos / "p05.jpg"), cv2.flip(image, 1))
     before = dict(
         db.execute(
             "SELECT id_number, face_encoding FROM personnel WHERE id_number = ANY(%s)",

@@ -64,6 +64,24 @@ async def alert_evaluation_health(pool: AsyncConnectionPool, warn_s: float) -> d
 
 
 def _error_handlers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def refuse_nul_in_query(request: Request, call_next: Any) -> Any:
+        # PostgreSQL text cannot hold NUL, and no name, code or filter of hazgate has one: a query
+        # parameter with NUL is refused here with its name, instead of failing in the database.
+        for name, value in request.query_params.multi_items():
+            if "\x00" in name or "\x00" in value:
+                where = name.replace("\x00", "\\x00")
+                return JSONResponse(
+                    {
+                        "error": {
+                            "code": "invalid_request",
+                            "message": f"query parameter {where!r} contains a NUL character",
+                        }
+                    },
+                    status_code=422,
+                )
+        return await call_next(request)
+
     @app.exception_handler(HTTPException)
     async def http_error(_r: Request, exc: HTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, dict) else {"code": "http_error", "message": str(exc.detail)}

@@ -238,6 +238,25 @@ def explain_loss(settings: Settings, site: str, expected: dict[str, int], fleet:
     )
 
 
+def explain_alerts(
+    settings: Settings, site: str, receivers: list[WebhookReceiver], cluster: Cluster, logs: Path
+) -> str:
+    raised = query(settings, "SELECT device_id, state FROM alerts WHERE site = %s ORDER BY device_id", (site,))
+    outbox = query(
+        settings,
+        "SELECT o.attempts, o.delivered_at IS NOT NULL, o.gave_up_at IS NOT NULL, o.last_error FROM alert_outbox o"
+        " JOIN alerts a ON a.id = o.alert_id WHERE a.site = %s",
+        (site,),
+    )
+    alive = {name: proc.poll() for name, proc in cluster.procs.items()}
+    tails = {p.name: p.read_text(errors="replace")[-3000:] for p in logs.glob("*.log")}
+    return (
+        f"webhooks: {[alerted(r) for r in receivers]} of {BREACHING}; alerts raised: {len(raised)} {raised};"
+        f" outbox (attempts, delivered, gave up, error): {outbox}; processes (None = running): {alive};"
+        f" health: {cluster.health()}; logs: {tails}"
+    )
+
+
 @pytest.mark.timeout(300)
 def test_service_and_two_workers_survive_a_killed_worker_a_database_restart_and_a_broker_crash(
     settings, local_services, tmp_path
@@ -331,7 +350,10 @@ def test_service_and_two_workers_survive_a_killed_worker_a_database_restart_and_
             raise AssertionError(explain_loss(settings, site, expected, fleet, t0, tmp_path)) from None
         time.sleep(1.0)  # a late redelivery would show now
         assert all(c[0] == c[1] for c in counts(settings, site).values())  # 0 doubled
-        wait_until(lambda: all(alerted(r) >= BREACHING for r in receivers), 120, interval_s=0.5)
+        try:
+            wait_until(lambda: all(alerted(r) >= BREACHING for r in receivers), 120, interval_s=0.5)
+        except AssertionError:
+            raise AssertionError(explain_alerts(settings, site, receivers, cluster, tmp_path)) from None
         alerts = query(
             settings,
             "SELECT device_id, id::text, count(*) OVER (PARTITION BY device_id) FROM alerts WHERE site = %s",

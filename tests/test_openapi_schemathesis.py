@@ -81,3 +81,18 @@ def test_a_silence_of_absurd_length_is_refused_not_a_server_error(fuzzed_app):
     body = {"rule_id": str(uuid.uuid4()), "duration_s": 1e308, "reason": "fuzz"}
     response = httpx.post(f"{app.base_url}/api/v1/silences", json=body, headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 422, response.text
+
+
+def test_a_nul_character_in_a_query_parameter_is_refused_by_name_not_a_server_error(fuzzed_app):
+    import httpx
+
+    app, key = fuzzed_app
+    # Found by the fuzzer: GET /api/v1/audit?action=v%00%09 answered 500 (PostgreSQL refuses NUL).
+    for path in ("/api/v1/audit", "/api/v1/rejected", "/api/v1/visits"):
+        name = {"/api/v1/audit": "action", "/api/v1/rejected": "reason", "/api/v1/visits": "plate"}[path]
+        answer = httpx.get(
+            f"{app.base_url}{path}", params={name: "v\x00\t"}, headers={"Authorization": f"Bearer {key}"}
+        )
+        assert answer.status_code == 422, (path, answer.text)
+        error = answer.json()["error"]
+        assert error["code"] == "invalid_request" and f"'{name}'" in error["message"] and "NUL" in error["message"]

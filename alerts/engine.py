@@ -262,6 +262,9 @@ def _with(st: SubjectState, **changes: Any) -> SubjectState:
         firing_since=get("firing_since", st.firing_since),
         offline=get("offline", st.offline),
         points=get("points", st.points),
+        zone_id=get("zone_id", st.zone_id),
+        peak=get("peak", st.peak),
+        episode=get("episode", st.episode),
     )
 
 
@@ -278,10 +281,14 @@ def _threshold(ch: _Changes, rule_id: str, rule: ThresholdRule, r: Reading) -> T
     st = ch.get(rule_id, r.device_id)
     if st is not None and st.last_ts is not None and r.ts <= st.last_ts:
         return None  # redelivered or out of order: already judged a newer reading
-    if st is None and not holds(rule.op, x, rule.value):
-        return None
+    quiet = st is None or not (st.firing or st.pending_since is not None)
+    if quiet and not holds(rule.op, x, rule.value):
+        return None  # nothing going on, nothing to remember (a past episode stays as it was)
     new, step = _step(_fresh(st, r), r.ts, x, rule.op, rule.value, rule.clear_value, rule.for_s)
-    keep = new.firing or new.pending_since is not None
+    if step == "resolve" and st is not None:
+        # Remembered, so that a breach reading of this episode stored late is known to be part of it.
+        new = _with(new, episode=(st.firing_since or r.ts, r.ts))
+    keep = new.firing or new.pending_since is not None or new.episode is not None
     ch.put(rule_id, rule, r.device_id, new if keep else None)
     return _condition_transition(
         step, rule_id, rule, r.device_id, new, r, rule.metric, x, f"{rule.metric} {x:g} {rule.op} {rule.value:g}"
@@ -640,6 +647,75 @@ def evaluate(
     if isinstance(event, Tick):
         for rule_id in sorted(set(state.rules) - set(rules)):
             out.extend(_retire(ch, rule_id, state.rules[rule_id], ts, "rule_removed"))
+    return ch.build(), out
+
+
+# A late breach reading this close to an alert's episode of the same rule and device belongs to it.
+LATE_EPISODE_MERGE: Final = timedelta(seconds=60)
+
+
+def evaluate_late(
+    rules: Mapping[str, Rule], state: EngineState, reading: Reading
+) -> tuple[EngineState, list[Transition]]:
+    """A reading stamped before its device's newest evaluated one, stored after it (several
+    gateways store in parallel; a backlog a device held through a broker outage arrives at once
+    and is split between them). Rules move on with the newest readings only, but a breach a late
+    reading carries happened and is not dropped. For each threshold rule without ``for_s`` whose
+    bound it crosses: inside the device's open alert of that rule, or within
+    ``LATE_EPISODE_MERGE`` of its last alert's episode, it is part of that alert; otherwise an
+    alert that fired at the reading's time and was over by the time it was stored (``fire``, then
+    ``resolve`` with reason ``late_reading``), whose episode takes in the next late readings of
+    the same breach. Rules over time (``for_s``, rates, absence) cannot be judged out of order."""
+    ch = _Changes(state)
+    out: list[Transition] = []
+    ts = reading.ts
+    for rule_id in sorted(rules):
+        rule = rules[rule_id]
+        if not isinstance(rule, ThresholdRule) or rule.for_s > 0:
+            continue
+        if not rule.applies_to(reading.site, reading.device_type, reading.device_id):
+            continue
+        x = reading.values.get(rule.metric)
+        if x is None or not math.isfinite(x) or not holds(rule.op, x, rule.value):
+            continue
+        st = ch.get(rule_id, reading.device_id)
+        if st is not None and st.firing:
+            continue
+        if st is not None and st.episode is not None:
+            start, end = st.episode
+            if start - LATE_EPISODE_MERGE <= ts <= end + LATE_EPISODE_MERGE:
+                ch.put(rule_id, rule, reading.device_id, _with(st, episode=(min(start, ts), max(end, ts))))
+                continue
+        base = st or SubjectState(device_id=reading.device_id, site=reading.site, device_type=reading.device_type)
+        ch.put(rule_id, rule, reading.device_id, _with(base, episode=(ts, ts)))
+        described = f"{rule.metric} {x:g} {rule.op} {rule.value:g} on {reading.device_id}"
+        common: dict[str, object] = {"metric": rule.metric, "value": x}
+        out.append(
+            _transition(
+                "fire",
+                rule_id,
+                rule,
+                reading.device_id,
+                ts,
+                "late_reading",
+                f"{described} (a reading stored after newer ones)",
+                base,
+                details={"late": True},
+                **common,
+            )
+        )
+        out.append(
+            _transition(
+                "resolve",
+                rule_id,
+                rule,
+                reading.device_id,
+                ts,
+                "late_reading",
+                f"{described}: newer readings were judged before it; the condition was over",
+                base,
+            )
+        )
     return ch.build(), out
 
 

@@ -20,7 +20,7 @@ from typing import Final
 import psycopg
 
 from alerts.config import AlertConfig
-from alerts.engine import Transition, evaluate, evaluate_all
+from alerts.engine import Transition, evaluate, evaluate_all, evaluate_late
 from alerts.events import Event, Reading, Tick
 from alerts.reader import Chunk, read_chunk
 from alerts.state import EngineState
@@ -76,17 +76,18 @@ class PartitionRun:
     def dirty(self) -> bool:
         return self.cursor != self.saved_cursor or self.state_moved
 
-    def fresh(self, events: list[Event]) -> tuple[list[Event], int]:
+    def fresh(self, events: list[Event]) -> tuple[list[Event], list[Reading]]:
         """(readings not older than their device's newest evaluated one and every other input,
-        the number of late readings skipped); ``events`` are in time-stamp order."""
+        the late readings: stamped before a reading of their device already evaluated, judged
+        apart by :func:`alerts.engine.evaluate_late`); ``events`` are in time-stamp order."""
         out: list[Event] = []
         marks = self.marks
-        late = 0
+        late: list[Reading] = []
         for event in events:
             if isinstance(event, Reading):
                 mark = marks.get(event.device_id)
                 if mark is not None and event.ts < mark:
-                    late += 1
+                    late.append(event)
                     continue
                 # Stamped alike is not late: a device may send several metrics as separate
                 # readings of one instant (the engine judges each rule's metric on its own).
@@ -189,12 +190,16 @@ class Evaluation:
         for part in group:
             run = self.runs[part]
             events, late = run.fresh(chunk.events.get(part, []))
-            self.stats.late += late
+            self.stats.late += len(late)
+            produced: list[Transition] = []
             if events:
                 run.state, produced = evaluate_all(config.rules_for(part), run.state, events, config.context)
-                if produced:
-                    transitions.extend(produced)
-                    touched.append(part)
+            for reading in late:
+                run.state, more = evaluate_late(config.rules_for(part), run.state, reading)
+                produced = [*produced, *more]
+            if produced:
+                transitions.extend(produced)
+                touched.append(part)
             run.cursor = chunk.upper
             if until is not None:
                 run.evaluated_until = until

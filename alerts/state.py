@@ -47,6 +47,8 @@ class SubjectState:
     - ``zone_id``: position rules — the zone of the open alert; ``peak``: speeding — the
       highest speed since it fired. ``pending_since`` of a stop rule: stopped since.
     - ``site``, ``device_id``, ``device_type``: context for transitions raised on a Tick.
+    - ``episode``: threshold — (fired, resolved) of its last alert, so that a reading stored late
+      is known to belong to it (alerts.engine.evaluate_late).
 
     A frozen dataclass rather than a model: one is replaced on most readings, and
     ``dataclasses.replace`` is several times cheaper than ``BaseModel.model_copy``. Pydantic
@@ -64,6 +66,7 @@ class SubjectState:
     points: tuple[tuple[datetime, float], ...] = ()
     zone_id: str | None = None
     peak: float | None = None
+    episode: tuple[datetime, datetime] | None = None
 
 
 class RuleState(_Frozen):

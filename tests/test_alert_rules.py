@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from alerts.engine import RATE_MAX_POINTS, Transition, evaluate, evaluate_all, release
+from alerts.engine import RATE_MAX_POINTS, Transition, evaluate, evaluate_all, evaluate_late, release
 from alerts.errors import AlertStateError, StateFormatError, UnsafeUrlError
 from alerts.events import DeviceStatus, Event, InspectionFailed, Reading, Tick, VehicleEntered, VehicleLeft
 from alerts.lifecycle import (
@@ -304,6 +304,49 @@ def test_redelivered_or_late_reading_is_not_judged_twice() -> None:
     rules: dict[str, Rule] = {"r1": make_threshold()}
     _, out = run(rules, [pressure(90, 5), pressure(90, 5), pressure(70, 3), pressure(91, 6)])
     assert kinds(out) == ["fire", "update"]
+
+
+def late(rules: dict[str, Rule], state: EngineState, readings: list[Reading]) -> tuple[EngineState, list[Transition]]:
+    """Readings stored after newer ones of their device, judged one by one as the evaluator does."""
+    out: list[Transition] = []
+    for r in readings:
+        state, more = evaluate_late(rules, state, r)
+        out.extend(more)
+    return state, out
+
+
+def test_a_breach_stored_after_the_all_clear_is_alerted_once_and_already_over() -> None:
+    # An outage's backlog split between gateways: the normal reading of 0:10 was stored (and
+    # judged) before the device's high readings of 0:04-0:09.
+    rules: dict[str, Rule] = {"r1": make_threshold(value=80)}
+    state, out = run(rules, [pressure(60, 3), pressure(60, 10)])
+    assert out == []
+    state, out = late(rules, state, [pressure(90, s) for s in range(4, 10)])
+    assert kinds(out) == ["fire", "resolve"], "one alert for the breach, not one per reading"
+    assert out[0].ts == at(4) and out[0].reason == "late_reading" and out[0].value == 90
+    assert out[1].reason == "late_reading"
+    # A later breach is a new alert, as usual.
+    _, out = run(rules, [pressure(95, 20)], state)
+    assert kinds(out) == ["fire"]
+
+
+def test_a_late_reading_of_an_alert_already_raised_is_part_of_it() -> None:
+    rules: dict[str, Rule] = {"r1": make_threshold(value=80)}
+    # The alert fired and resolved on the readings that came in time ...
+    state, out = run(rules, [pressure(90, 5), pressure(91, 6), pressure(60, 8)])
+    assert kinds(out) == ["fire", "update", "resolve"]
+    # ... so its readings of 0:04 and 0:07, stored late, raise nothing more.
+    _, out = late(rules, state, [pressure(92, 4), pressure(93, 7)])
+    assert out == []
+    # While an alert is open, a late high reading is part of it too.
+    state, _ = run(rules, [pressure(90, 30)], state)
+    _, out = late(rules, state, [pressure(99, 29)])
+    assert out == []
+    # A late normal reading, or a breach of a rule with for_s (time cannot be judged out of order), raises nothing.
+    waits: dict[str, Rule] = {"r2": make_threshold(value=80, for_s=5)}
+    state, _ = run(waits, [pressure(60, 50)])
+    _, out = late(waits, state, [pressure(99, 49)])
+    assert out == []
 
 
 def test_rule_scope_picks_site_type_and_device() -> None:

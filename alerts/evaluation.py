@@ -123,7 +123,7 @@ class EvaluationStats:
     commits: int = 0
     notifications_queued: int = 0
     ticks: int = 0
-    late: int = 0  # readings older than their device's newest evaluated one, skipped
+    late: int = 0  # readings older than their device's newest evaluated one, judged apart (evaluate_late)
 
 
 @dataclass

@@ -158,6 +158,22 @@ class StayRunner:
                 store.set_gate(conn, site, gate, "entry")
             store.set_gate(conn, site, EXIT_GATE, "exit")
             store.set_lot(conn, site, LOT_ID, 8)
+        self.close_left_over()
+
+    def close_left_over(self) -> None:
+        """Stays a previous run left open (it was stopped mid-stay) end now, as a duty officer
+        would close them, so the map does not show tankers "inside" for hours that are not."""
+        now = datetime.now(UTC)
+        plates = [t.plate for t in self.park.tankers]
+        with psycopg.connect(self.settings.db_url, autocommit=True) as conn:
+            for plate in plates:
+                visit = store.open_visit(conn, self.park.site, plate)
+                if visit is None:
+                    continue
+                with contextlib.suppress(StayError):
+                    lifecycle.close_by_officer(
+                        conn, visit.id, by="simulator", reason="模拟器重新启动，上次运行的在园记录结束", at=now
+                    )
 
     # -- what the simulator's tick asks ---------------------------------------------------------
     def gps(self, tanker: Tanker, rng: random.Random) -> dict[str, float] | None:

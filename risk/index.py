@@ -30,6 +30,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from alerts.models import POSITION_RULE_KINDS
 from hazgate.settings import RiskIndexSettings
 
 SubjectKind = Literal["carrier", "vehicle", "driver"]
@@ -52,8 +53,9 @@ CREW_REASONS: Final = frozenset(
     }
 )
 CARRIER_REASONS: Final = frozenset({"carrier_unknown", "carrier_permit_expired"})
-# Counted as the failed entry it is, not a second time as an alert.
-NOT_COUNTED_ALERT_KINDS: Final = frozenset({"gate_failure"})
+# Counted as the failed entry it is (gate_failure), or as the position violation it is (the
+# position rules' kinds, records.position_violations), not a second time as an alert.
+NOT_COUNTED_ALERT_KINDS: Final = frozenset({"gate_failure", *POSITION_RULE_KINDS})
 
 
 def reason_subjects(reason: str) -> frozenset[SubjectKind]:

@@ -9,7 +9,7 @@ zone. Sources:
   the dwell rule's subject or the plate the alert names; the driver on duty is the driver of the
   vehicle's last passed entry before the alert;
 - :func:`position_violations`: the position rules' alerts (zone, speeding, stop, off_route),
-  counted with the position-violation points and therefore left out of :func:`alerts`;
+  which the index counts with the position-violation points instead of an alert's;
 - :func:`refused_bookings`: bookings refused in the month (by the time they were refused), the
   driver the booking named, else its waybill's.
 """
@@ -97,11 +97,8 @@ POSITION_KINDS: Final = POSITION_RULE_KINDS
 
 
 def alerts(conn: psycopg.Connection, site: str, start: datetime, end: datetime) -> list[AlertRecord]:
-    """Alerts of the month other than position violations."""
-    return [a for a in _alerts(conn, site, start, end) if a.rule_kind not in POSITION_KINDS]
-
-
-def _alerts(conn: psycopg.Connection, site: str, start: datetime, end: datetime) -> list[AlertRecord]:
+    """Every alert of the month (the report counts them all; the index takes position rules'
+    alerts as position violations, risk/index.py)."""
     rows = conn.execute(
         "SELECT a.id::text, a.started_at, a.doc->>'rule_kind', a.doc->>'rule_name', a.severity, a.device_id,"
         " a.doc->>'summary', a.acknowledged_at,"
@@ -162,7 +159,7 @@ def position_violations(conn: psycopg.Connection, site: str, start: datetime, en
     }
     return [
         PositionViolation(id=a.id, at=a.at, kind=a.rule_kind, zone_id=zones.get(a.id), parties=a.parties)
-        for a in _alerts(conn, site, start, end)
+        for a in alerts(conn, site, start, end)
         if a.rule_kind in POSITION_KINDS
     ]
 

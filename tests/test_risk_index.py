@@ -308,6 +308,9 @@ def test_position_violations_and_refused_bookings_count_against_carrier_vehicle_
     assert deductions(carrier2) == deductions(vehicle3)
     driver3 = {r["id"]: r for r in api.get("/api/v1/index/drivers", params=params).json()}[m.d3]
     assert deductions(driver3) == {"booking_refused": (1, 1)}  # nobody entered: no driver on duty
+    # The monthly report counts every alert, the speeding one too, under its kind.
+    figures = api.get("/api/v1/reports/monthly", params=params).json()
+    assert {k["kind"]: k["count"] for k in figures["alerts"]["by_kind"]} == {"speeding": 1}
 
 
 def test_points_and_thresholds_are_site_settings(settings, may):

@@ -191,14 +191,14 @@ class Evaluation:
             run = self.runs[part]
             events, late = run.fresh(chunk.events.get(part, []))
             self.stats.late += len(late)
-            produced: list[Transition] = []
+            before = len(transitions)
             if events:
                 run.state, produced = evaluate_all(config.rules_for(part), run.state, events, config.context)
-            for reading in late:
-                run.state, more = evaluate_late(config.rules_for(part), run.state, reading)
-                produced = [*produced, *more]
-            if produced:
                 transitions.extend(produced)
+            for reading in late:
+                run.state, produced = evaluate_late(config.rules_for(part), run.state, reading)
+                transitions.extend(produced)
+            if len(transitions) > before:
                 touched.append(part)
             run.cursor = chunk.upper
             if until is not None:

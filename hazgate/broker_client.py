@@ -67,16 +67,24 @@ def new_client(
     manual_ack: bool = False,
 ) -> mqtt.Client:
     """A paho client for the broker of ``settings`` (MQTT 5: clean start is set at connect)."""
+    client = bare_client(client_id, protocol=protocol, clean_session=clean_session, manual_ack=manual_ack)
+    configure(client, settings, username=username, password=password)
+    return client
+
+
+def bare_client(
+    client_id: str, *, protocol: str = "3.1.1", clean_session: bool = True, manual_ack: bool = False
+) -> mqtt.Client:
+    """A paho client without credentials or TLS, for callers that set their own (the broker's
+    own start-up on loopback, hazgate/services/rearm.py); everyone else: :func:`new_client`."""
     v5 = protocol == "5"
-    client = mqtt.Client(
+    return mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
         clean_session=None if v5 else clean_session,
         manual_ack=manual_ack,
     )
-    configure(client, settings, username=username, password=password)
-    return client
 
 
 def unique_client_id(role: str) -> str:

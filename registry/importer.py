@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import sys
 from collections.abc import Callable
@@ -171,11 +170,11 @@ def load_photo(spec: str, base_dir: Path) -> bytes:
         raise ValueError(f"photo {spec[:60]!r} is neither a file next to the import file nor base64") from exc
 
 
-# Looks up a photo (by the SHA-256 of its bytes) already analysed by this face engine.
+# Looks up a photo (its bytes) already analysed by this face engine.
 Enrolled = Callable[[bytes], EnrolledPhoto | None]
 
 
-def _never_enrolled(_digest: bytes) -> EnrolledPhoto | None:
+def _never_enrolled(_photo: bytes) -> EnrolledPhoto | None:
     return None
 
 
@@ -200,8 +199,8 @@ def enrol_photos(
         index = indices[person.id_number]
         try:
             data = load_photo(person.photo, base_dir)
-            known = enrolled(hashlib.sha256(data).digest())
-            if known is not None and known.photo == data:
+            known = enrolled(data)
+            if known is not None:
                 photos[person.id_number] = known
                 flags.extend(
                     RowFlag(section=Section.PERSONNEL, index=index, key=person.id_number, field="photo", flag=f)
@@ -259,7 +258,7 @@ def import_registry(
             base_dir,
             faces,
             progress,
-            lambda digest: store.enrolled_photo(conn, digest, engine),
+            lambda photo: store.enrolled_photo(conn, photo, engine),
         )
         if photo_errors:
             # Validate again with those rows refused, so rows pointing at them are refused too.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -30,19 +31,19 @@ class EnrolledPhoto:
     engine: str | None = None  # the face engine's fingerprint that made the encoding or the flags
 
 
-def enrolled_photo(conn: psycopg.Connection, digest: bytes, engine: str) -> EnrolledPhoto | None:
-    """A photo with these bytes (SHA-256) already analysed by this engine, with what it gave:
-    the encoding, or the flags saying why there is none. None when it was never analysed so."""
+def enrolled_photo(conn: psycopg.Connection, photo: bytes, engine: str) -> EnrolledPhoto | None:
+    """``photo`` as an enrolled person already has it (the same bytes, by their SHA-256, analysed
+    by this engine), with what the analysis gave: the encoding, or the flags saying why there is
+    none. None when no such photo was analysed so."""
     row = conn.execute(
-        "SELECT photo, face_encoding, enrolment_flags FROM personnel"
-        " WHERE photo_sha256 = %s AND face_engine = %s LIMIT 1",
-        (digest, engine),
+        "SELECT face_encoding, enrolment_flags FROM personnel WHERE photo_sha256 = %s AND face_engine = %s LIMIT 1",
+        (hashlib.sha256(photo).digest(), engine),
     ).fetchone()
     if row is None:
         return None
-    photo, encoding, flags = row
+    encoding, flags = row
     return EnrolledPhoto(
-        bytes(photo),
+        photo,
         None if encoding is None else tuple(encoding),
         tuple(EnrolmentFlag.model_validate(f) for f in flags or []),
         engine,

@@ -111,6 +111,7 @@ class AlertRecord(_Frozen):
     summary: str = ""
     parties: Parties = Parties()
     acknowledged_at: datetime | None = None
+    zone_id: str | None = None  # the layout zone a position rule's alert names
 
 
 class PositionViolation(_Frozen):

@@ -17,6 +17,7 @@ zone. Sources:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -92,10 +93,6 @@ def inspections(conn: psycopg.Connection, site: str, start: datetime, end: datet
     ]
 
 
-# Alerts of these rule kinds are position violations (alerts/positions.py), not device alerts.
-POSITION_KINDS: Final = POSITION_RULE_KINDS
-
-
 def alerts(conn: psycopg.Connection, site: str, start: datetime, end: datetime) -> list[AlertRecord]:
     """Every alert of the month (the report counts them all; the index takes position rules'
     alerts as position violations, risk/index.py)."""
@@ -103,7 +100,8 @@ def alerts(conn: psycopg.Connection, site: str, start: datetime, end: datetime) 
         "SELECT a.id::text, a.started_at, a.doc->>'rule_kind', a.doc->>'rule_name', a.severity, a.device_id,"
         " a.doc->>'summary', a.acknowledged_at,"
         " coalesce(d.plate, a.doc->'details'->>'plate',"
-        "          CASE WHEN a.doc->>'rule_kind' = 'dwell' THEN a.doc->>'subject' END)"
+        "          CASE WHEN a.doc->>'rule_kind' = 'dwell' THEN a.doc->>'subject' END),"
+        " a.doc->'details'->>'zone_id'"
         " FROM alerts a LEFT JOIN devices d ON d.device_id = a.device_id"
         " WHERE a.site = %s AND a.started_at >= %s AND a.started_at < %s ORDER BY a.started_at, a.id",
         (site, start, end),
@@ -126,6 +124,7 @@ def alerts(conn: psycopg.Connection, site: str, start: datetime, end: datetime) 
                 device_id=r[5],
                 summary=r[6] or "",
                 acknowledged_at=r[7],
+                zone_id=r[9],
                 parties=Parties(
                     plate=plate,
                     carrier_id=carriers.get(plate),
@@ -146,21 +145,13 @@ def driver_on_duty(conn: psycopg.Connection, plate: str, at: datetime) -> str | 
     return row[0] if row and row[0] else None
 
 
-def position_violations(conn: psycopg.Connection, site: str, start: datetime, end: datetime) -> list[PositionViolation]:
-    """Position rules broken in the month: each alert of a position rule is one violation (a
-    tanker speeding for ten minutes raised one alert, not six hundred readings)."""
-    zones = {
-        r[0]: r[1]
-        for r in conn.execute(
-            "SELECT id::text, doc->'details'->>'zone_id' FROM alerts WHERE site = %s AND started_at >= %s"
-            " AND started_at < %s AND doc->>'rule_kind' = ANY(%s)",
-            (site, start, end, list(POSITION_KINDS)),
-        ).fetchall()
-    }
+def position_violations(month_alerts: Sequence[AlertRecord]) -> list[PositionViolation]:
+    """Position rules broken in the month, from its alerts: each alert of a position rule is one
+    violation (a tanker speeding for ten minutes raised one alert, not six hundred readings)."""
     return [
-        PositionViolation(id=a.id, at=a.at, kind=a.rule_kind, zone_id=zones.get(a.id), parties=a.parties)
-        for a in alerts(conn, site, start, end)
-        if a.rule_kind in POSITION_KINDS
+        PositionViolation(id=a.id, at=a.at, kind=a.rule_kind, zone_id=a.zone_id, parties=a.parties)
+        for a in month_alerts
+        if a.rule_kind in POSITION_RULE_KINDS
     ]
 
 
@@ -214,12 +205,13 @@ def names(conn: psycopg.Connection, records: MonthRecords) -> dict[str, str]:
 
 def month_records(conn: psycopg.Connection, site: str, month: str, tz: ZoneInfo) -> MonthRecords:
     start, end = month_window(month, tz)
+    month_alerts = alerts(conn, site, start, end)
     records = MonthRecords(
         site=site,
         month=month,
         inspections=tuple(inspections(conn, site, start, end)),
-        alerts=tuple(alerts(conn, site, start, end)),
-        position_violations=tuple(position_violations(conn, site, start, end)),
+        alerts=tuple(month_alerts),
+        position_violations=tuple(position_violations(month_alerts)),
         refused_bookings=tuple(refused_bookings(conn, site, start, end)),
     )
     return records.model_copy(update={"names": names(conn, records)})

@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from typing import Final
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -37,7 +36,9 @@ from gateway.sessions import (
     is_stale,
     registry_topic,
 )
+from hazgate.broker_client import bare_client
 from hazgate.errors import ServiceError
+from hazgate.topics import matches
 
 logger = logging.getLogger(__name__)
 
@@ -59,15 +60,8 @@ class _Waiter:
 
 
 def _client(client_id: str, protocol: str, *, clean: bool, waiter: _Waiter) -> mqtt.Client:
-    v5 = protocol == "5"
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-        clean_session=None if v5 else clean,
-        # Never acknowledge: what a restored session delivers stays in it for its gateway.
-        manual_ack=True,
-    )
+    # Never acknowledge: what a restored session delivers stays in it for its gateway.
+    client = bare_client(client_id, protocol=protocol, clean_session=clean, manual_ack=True)
 
     def on_connect(_c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
         if reason.is_failure:
@@ -77,7 +71,7 @@ def _client(client_id: str, protocol: str, *, clean: bool, waiter: _Waiter) -> m
     def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
         if message.topic == waiter.end_marker:
             waiter.done.set()
-        elif message.retain and message.topic.startswith(REGISTRY_TOPIC + "/"):
+        elif message.retain and matches(REGISTRY_FILTER, message.topic):
             waiter.registrations.append(bytes(message.payload))
 
     client.on_connect = on_connect
